@@ -1,0 +1,48 @@
+# fatlib — two commands on a fresh machine:
+#   make book   set up .venv, unpack the data, execute every notebook (papermill), render the book
+#   make test   set up .venv, run the tests (unit tests + smoke runs of every notebook and the book)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+# torch/torchvision pair that installs from this machine's local wheel cache (see README);
+# elsewhere pip resolves the ranges of pyproject.toml.
+TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
+SHARED_DATA ?= ../shared/data
+DATA_CACHE ?= $(HOME)/.cache/fatlib/data
+# use the offline data when it is beside the checkout and FATLIB_DATA is not set
+ifeq ($(FATLIB_DATA),)
+ifneq ($(wildcard $(SHARED_DATA)/build.py),)
+export FATLIB_DATA := $(DATA_CACHE)
+NEED_DATA := data
+endif
+endif
+
+.PHONY: book test setup data clean help
+help:
+	@echo "make book   # set up, run every notebook at PROFILE=$(PROFILE), render _build/html"
+	@echo "make test   # set up, run the test suite"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PIN) || $(PY) -m pip install -q "torch>=2.4" "torchvision>=0.19"
+	$(PY) -m pip install -q -e ".[book,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+data: setup
+	@if [ -f "$(SHARED_DATA)/build.py" ]; then $(PY) $(SHARED_DATA)/build.py "$(FATLIB_DATA)"; \
+	else echo "no $(SHARED_DATA): data comes from FATLIB_DATA or is downloaded by torchvision"; fi
+
+book: setup $(NEED_DATA)
+	$(PY) -m fatlib.book --profile $(PROFILE)
+
+test: setup $(NEED_DATA)
+	$(PY) -m pytest -q -ra
+
+clean:
+	rm -rf _build book/generated results

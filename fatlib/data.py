@@ -1,0 +1,291 @@
+"""Datasets of both papers: CIFAR-10, SVHN, GTSRB as 32×32 RGB images in [0, 1].
+
+Where data comes from, in order:
+
+1. ``<data_dir>/<name>.npz`` — the **array format**: ``train_x``, ``test_x`` uint8 arrays of shape
+   N×H×W×C (RGB, channels last), ``train_y``, ``test_y`` integer class indices and, optionally,
+   ``classes`` (one name per class). This is how offline copies are read
+   (``python ../shared/data/build.py DIR`` writes exactly this) and how users bring their own data.
+2. torchvision's dataset classes, downloading into ``<data_dir>/torchvision`` when the machine is
+   online; the result is then written once as ``<data_dir>/<name>.npz`` so later loads are fast.
+
+``data_dir`` is the argument, else ``$FATLIB_DATA``, else a per-user cache directory
+(``$XDG_CACHE_HOME/fatlib/data``, by default ``~/.cache/fatlib/data``).
+
+Augmentation follows brevitas' ``bnn_pynq`` recipe: random crop 32 with 4 pixels of zero padding,
+plus a horizontal flip for CIFAR-10 only (never for digits or traffic signs).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .profiles import Profile
+
+__all__ = ["ArrayDataset", "load_dataset", "default_data_dir", "synthetic_dataset", "DATASETS",
+           "save_npz", "subset", "profile_dataset"]
+
+#: name -> (number of classes, horizontal flip in augmentation)
+DATASETS: dict[str, tuple[int, bool]] = {"cifar10": (10, True), "svhn": (10, False), "gtsrb": (43, False)}
+SPLITS = ("train", "test")
+
+
+def default_data_dir() -> Path:
+    """``$FATLIB_DATA`` when set, else ``$XDG_CACHE_HOME/fatlib/data`` (``~/.cache/fatlib/data``)."""
+    env = os.environ.get("FATLIB_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "fatlib" / "data"
+
+
+@dataclass(eq=False)
+class ArrayDataset(Dataset):
+    """Images held as one uint8 tensor N×C×H×W; items are ``(float image in [0, 1], label)``.
+
+    ``augment`` asks the trainer for the bnn_pynq augmentation (random crop with padding 4, and a
+    horizontal flip when ``flip``); :meth:`batch` applies it to a whole batch at once.
+    """
+
+    images: torch.Tensor  # uint8, N×C×H×W
+    labels: torch.Tensor  # int64, N
+    classes: tuple[str, ...]
+    name: str = "custom"
+    split: str = "train"
+    augment: bool = False
+    flip: bool = False
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError("ArrayDataset.images must be a uint8 tensor N×C×H×W")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"{self.images.shape[0]} images but labels of shape {tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i].float().div_(255.0), int(self.labels[i])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def batch(self, index: torch.Tensor, generator: torch.Generator | None = None,
+              device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (float in [0, 1]) and labels of ``index``, augmented when ``self.augment``."""
+        x = self.images[index]
+        y = self.labels[index]
+        if device is not None:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x = x.float().div_(255.0)
+        if self.augment:
+            x = augment_batch(x, flip=self.flip, generator=generator)
+        return x, y
+
+    def __repr__(self) -> str:
+        return (f"ArrayDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+                f"shape={tuple(self.images.shape[1:])}, classes={self.num_classes}, "
+                f"augment={self.augment}, source={self.source!r})")
+
+
+def augment_batch(x: torch.Tensor, flip: bool, generator: torch.Generator | None = None,
+                  padding: int = 4) -> torch.Tensor:
+    """Random crop (zero padding ``padding``) and, when ``flip``, random horizontal flip of a
+    batch N×C×H×W — brevitas ``bnn_pynq``'s ``RandomCrop(32, padding=4)`` / ``RandomHorizontalFlip``."""
+    n, _, h, w = x.shape
+    gen_dev = generator.device if generator is not None else x.device
+    padded = torch.nn.functional.pad(x, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gen_dev).to(x.device)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gen_dev).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # n×h
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # n×w
+    if flip:
+        mirror = torch.rand(n, generator=generator, device=gen_dev).to(x.device) < 0.5
+        cols = torch.where(mirror[:, None], cols.flip(1), cols)
+    idx_r = rows[:, None, :, None].expand(n, x.shape[1], h, padded.shape[3])
+    out = padded.gather(2, idx_r)
+    idx_c = cols[:, None, None, :].expand(n, x.shape[1], h, w)
+    return out.gather(3, idx_c)
+
+
+def _read_npz(path: Path, name: str, split: str) -> ArrayDataset:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k in (f"{split}_x", f"{split}_y", "classes")}
+    except Exception as err:  # truncated zip, bad header, pickled objects ...
+        raise ValueError(f"{path} is not a readable .npz file ({type(err).__name__}: {err}); "
+                         "delete it and rebuild it") from err
+    missing = sorted({f"{split}_x", f"{split}_y"} - set(arrays))
+    if missing:
+        raise ValueError(f"{path} lacks {missing}; the array format needs train_x, train_y, "
+                         "test_x, test_y (and optionally classes)")
+    x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+    classes = tuple(str(c) for c in arrays["classes"]) if "classes" in arrays else None
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise ValueError(f"{path}: {split}_x must be uint8 N×H×W×C with C in (1, 3), got "
+                         f"{x.dtype} {x.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{path}: {len(x)} images but {len(y)} labels in {split}")
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    n_cls = DATASETS.get(name, (int(y.max()) + 1 if len(y) else 0, False))[0]
+    if classes is None:
+        classes = tuple(str(i) for i in range(max(n_cls, int(y.max()) + 1 if len(y) else 0)))
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    return ArrayDataset(images, torch.from_numpy(y.astype(np.int64)), classes, name=name,
+                        split=split, flip=DATASETS.get(name, (0, False))[1], source=str(path))
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write the array format atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _download(name: str, root: Path) -> dict[str, np.ndarray]:
+    """Fetch ``name`` with torchvision into ``root`` and return it in the array format."""
+    import torchvision.datasets as tvd
+
+    root.mkdir(parents=True, exist_ok=True)
+    out: dict[str, np.ndarray] = {}
+    if name == "cifar10":
+        for split in SPLITS:
+            ds = tvd.CIFAR10(str(root), train=split == "train", download=True)
+            out[f"{split}_x"] = np.asarray(ds.data, dtype=np.uint8)
+            out[f"{split}_y"] = np.asarray(ds.targets, dtype=np.int64)
+        out["classes"] = np.array(ds.classes)
+    elif name == "svhn":
+        for split in SPLITS:
+            ds = tvd.SVHN(str(root), split=split, download=True)
+            out[f"{split}_x"] = np.ascontiguousarray(np.asarray(ds.data, dtype=np.uint8).transpose(0, 2, 3, 1))
+            out[f"{split}_y"] = np.asarray(ds.labels, dtype=np.int64)
+        out["classes"] = np.array([str(i) for i in range(10)])
+    elif name == "gtsrb":
+        for split in SPLITS:
+            ds = tvd.GTSRB(str(root), split=split, download=True)
+            xs, ys = [], []
+            for img, label in ds:
+                xs.append(np.asarray(img.convert("RGB").resize((32, 32)), dtype=np.uint8))
+                ys.append(label)
+            out[f"{split}_x"] = np.stack(xs)
+            out[f"{split}_y"] = np.asarray(ys, dtype=np.int64)
+        out["classes"] = np.array([str(i) for i in range(43)])
+    else:  # pragma: no cover - guarded by load_dataset
+        raise ValueError(name)
+    return out
+
+
+def load_dataset(name: str, split: str, data_dir: str | os.PathLike | None = None,
+                 augment: bool = False, download: bool = True) -> ArrayDataset:
+    """Load ``split`` (``"train"`` or ``"test"``) of ``name`` (``"cifar10"``, ``"svhn"``,
+    ``"gtsrb"``, or any name with a ``<data_dir>/<name>.npz`` in the array format).
+
+    Images are 32×32 RGB floats in [0, 1] (CNV maps them to [-1, 1] itself). ``augment=True``
+    turns on the bnn_pynq augmentation (crop + flip for CIFAR-10; crop only otherwise).
+    Raises :class:`FileNotFoundError` naming every path tried and how to get the data.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: use 'train' or 'test'")
+    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    path = root / f"{name}.npz"
+    tried = [str(path)]
+    if not path.exists():
+        if name not in DATASETS:
+            raise FileNotFoundError(
+                f"dataset {name!r} not found: no {path}. Known datasets: {sorted(DATASETS)}; "
+                f"other data must be given in the array format at {path}.")
+        errors = ""
+        if download:
+            tv_root = root / "torchvision"
+            tried.append(f"torchvision download into {tv_root}")
+            try:
+                save_npz(path, _download(name, tv_root))
+            except Exception as err:  # offline, or torchvision missing
+                errors = f" (download failed: {type(err).__name__}: {err})"
+        if not path.exists():
+            hint = ("python ../shared/data/build.py DIR  (offline copies of cifar10 and gtsrb), then "
+                    "pass data_dir=DIR or set FATLIB_DATA=DIR" if name != "svhn" else
+                    "SVHN has no offline copy here: run once on a machine with internet, or write "
+                    f"{path} in the array format")
+            raise FileNotFoundError(
+                f"{name} not found. Tried: {'; '.join(tried)}{errors}. To get it: {hint}. "
+                "The array format is <data_dir>/<name>.npz with uint8 train_x/test_x (N×H×W×C) "
+                "and integer train_y/test_y.")
+    ds = _read_npz(path, name, split)
+    if ds.images.shape[2:] != (32, 32):
+        raise ValueError(f"{path}: images are {tuple(ds.images.shape[2:])}, CNV needs 32×32; "
+                         "resize them when writing the array format")
+    ds.augment = augment
+    return ds
+
+
+def subset(ds: ArrayDataset, n: int | None, seed: int = 0, stratified: bool = True) -> ArrayDataset:
+    """The first ``n`` images of a seeded permutation of ``ds`` (all when ``n`` is None or ≥ len).
+
+    Used by scale profiles: the same code path on less data."""
+    if n is None or n >= len(ds):
+        return ds
+    if n <= 0:
+        raise ValueError(f"subset size must be positive, got {n}")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(ds), generator=g)[:n].sort().values
+    return ArrayDataset(ds.images[idx], ds.labels[idx], ds.classes, name=ds.name, split=ds.split,
+                        augment=ds.augment, flip=ds.flip, source=f"{ds.source} [{n} of {len(ds)}]")
+
+
+def synthetic_dataset(n: int = 64, num_classes: int = 10, seed: int = 0, split: str = "train",
+                      size: int = 32) -> ArrayDataset:
+    """A tiny learnable dataset (class = which colour channel and quadrant is bright), for tests
+    and the smoke profile when no real data is at hand."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, num_classes, (n,), generator=g)
+    images = torch.randint(0, 80, (n, 3, size, size), generator=g, dtype=torch.int64)
+    half = size // 2
+    for i, c in enumerate(labels.tolist()):
+        ch, quad = c % 3, (c // 3) % 4
+        r0, c0 = (quad // 2) * half, (quad % 2) * half
+        images[i, ch, r0:r0 + half, c0:c0 + half] += 170
+    images = images.clamp(0, 255).to(torch.uint8)
+    return ArrayDataset(images, labels, tuple(f"class{i}" for i in range(num_classes)),
+                        name="synthetic", split=split, source=f"synthetic(n={n}, seed={seed})")
+
+
+def profile_dataset(name: str, split: str, profile: "str | Profile", data_dir: str | os.PathLike | None = None,
+                    seed: int = 0) -> ArrayDataset:
+    """``split`` of ``name`` at the sizes of a scale profile (``train_size`` / ``test_size``
+    images of a seeded subset). Under a profile that allows it (``smoke``), synthetic data
+    stands in when the real data is absent; ``source`` then says so."""
+    from .profiles import get_profile
+
+    prof = get_profile(profile)
+    size = prof.train_size if split == "train" else prof.test_size
+    try:
+        ds = load_dataset(name, split, data_dir=data_dir)
+    except FileNotFoundError:
+        if not prof.allow_synthetic:
+            raise
+        n_cls = DATASETS.get(name, (10, False))[0]
+        ds = synthetic_dataset(n=size or 256, num_classes=n_cls, seed=seed + (split == "test"),
+                               split=split)
+        ds.source = f"synthetic stand-in for {name} (real data not found) — {ds.source}"
+        return ds
+    return subset(ds, size, seed=seed)

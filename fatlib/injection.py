@@ -1,0 +1,253 @@
+"""FAT's error-injection layer (§IV-A, Eq. 1–5, Fig. 4) and its placement in CNV (Fig. 5).
+
+:class:`ErrorInjection` replaces activation sites with quantizer levels during training. With
+probability ``p`` a site is replaced; each of the ``K`` levels is used with probability ``p / K``
+(Eq. 1 with the thresholds of Eq. 2 read as the text intends — see
+``../shared/papers/README.md``). Replaced sites get exactly zero gradient, the rest pass their
+gradient unchanged, with no rescaling (Eq. 3, unlike dropout, Eq. 6–7). The random draw is
+broadcast according to the error model: one draw per sample and channel (``"channel"``, Eq. 4),
+per sample and spatial position (``"pixel"``, Eq. 5), or per element (``"element"``).
+
+:func:`insert_injection` puts one layer right after each activation site of CNV (Fig. 5) as a
+forward hook, so the network's ``state_dict`` is unchanged and :func:`remove_injection` restores
+the model exactly. :class:`TrainingScheme` switches the layers for FAT method 1 (all enabled),
+method 2 (one random layer per epoch, Algorithm 2) and the Dropout2D baseline (§V-D).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["ErrorInjection", "PATTERNS", "insert_injection", "insert_dropout", "remove_injection",
+           "injected", "TrainingScheme", "injection_layers"]
+
+PATTERNS = ("channel", "pixel", "element")
+_HOOK_ATTR = "_fatlib_hook"
+_LAYER_ATTR = "fat_injection"
+
+
+class ErrorInjection(nn.Module):
+    """FAT's error-injection layer (§IV-A).
+
+    Args:
+        pattern: ``"channel"`` (Eq. 4: one draw per sample and channel, broadcast over H×W),
+            ``"pixel"`` (Eq. 5: one draw per sample and position, broadcast over channels) or
+            ``"element"``. On 2-D inputs (FC layers, N×F) ``"channel"`` and ``"element"`` mean one
+            neuron; ``"pixel"`` needs a 4-D input.
+        p: probability in [0, 1] that a site is replaced (a probability, not a percent).
+        levels: the K values a replaced site can take, each with probability p / K.
+        enabled: when False the layer is exactly the identity (values and gradients). Train /
+            eval mode does not switch it; the trainer does.
+        generator: optional seeded :class:`torch.Generator` (on the input's device) for
+            repeatable draws; fresh randomness is drawn at every forward.
+    """
+
+    def __init__(self, pattern: str, p: float, levels: Sequence[float] | torch.Tensor,
+                 enabled: bool = True, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        if pattern not in PATTERNS:
+            raise ValueError(f"pattern={pattern!r}: use one of {PATTERNS}")
+        if not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
+            raise ValueError(f"p={p!r} must lie in [0, 1] (e.g. 0.05 for the paper's 5 %)")
+        lv = torch.as_tensor(levels, dtype=torch.float32).flatten()
+        if lv.numel() == 0:
+            raise ValueError("levels is empty: give the values a stuck site can take, e.g. (-1.0, 1.0)")
+        if not torch.isfinite(lv).all():
+            raise ValueError(f"levels must be finite, got {lv.tolist()}")
+        self.pattern = pattern
+        self.p = float(p)
+        self.enabled = bool(enabled)
+        self.generator = generator
+        self.register_buffer("levels", lv, persistent=False)
+        #: the replacement mask of the last forward (broadcast shape), for inspection and plots
+        self.last_mask: torch.Tensor | None = None
+        self.last_index: torch.Tensor | None = None
+
+    def draw_shape(self, shape: torch.Size) -> tuple[int, ...]:
+        """Shape of the random tensor r before broadcasting (Eq. 4–5)."""
+        if len(shape) == 2:
+            if self.pattern == "pixel":
+                raise ValueError("pattern 'pixel' needs a 4-D input N×C×H×W; an FC activation (N×F) "
+                                 "has no pixels — use 'channel' or 'element' there")
+            return tuple(shape)
+        if len(shape) != 4:
+            raise ValueError(f"ErrorInjection takes N×F or N×C×H×W inputs, got shape {tuple(shape)}")
+        n, c, h, w = shape
+        return {"channel": (n, c, 1, 1), "pixel": (n, 1, h, w), "element": (n, c, h, w)}[self.pattern]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled or self.p == 0.0:
+            self.last_mask = None
+            return x
+        shape = self.draw_shape(x.shape)
+        r = torch.rand(shape, device=x.device, generator=self.generator)
+        k = self.levels.numel()
+        mask = r < self.p
+        # Eq. 1 with thresholds p_j = p (j + 1) / K: level j for r in [p j / K, p (j + 1) / K)
+        index = torch.clamp((r * (k / self.p)).long(), max=k - 1)
+        value = self.levels.to(x.dtype)[index]
+        self.last_mask, self.last_index = mask, index
+        # torch.where: replaced sites take their level and get zero gradient (Eq. 3)
+        return torch.where(mask, value, x)
+
+    def extra_repr(self) -> str:
+        return (f"pattern={self.pattern!r}, p={self.p}, levels={[round(v, 4) for v in self.levels.tolist()]}, "
+                f"enabled={self.enabled}")
+
+
+def _sites_and_levels(model: nn.Module, pattern: str) -> list[tuple[int, nn.Module, torch.Tensor]]:
+    from .models import activation_levels, activation_sites
+
+    sites = activation_sites(model)
+    out = []
+    for i, site in enumerate(sites):
+        if pattern == "pixel" and i >= 6:
+            continue  # same-pixel stuck@ exists only where there are pixels (conv layers 0-5)
+        out.append((i, site, activation_levels(site)))
+    return out
+
+
+def _attach(site: nn.Module, layer: nn.Module) -> None:
+    if hasattr(site, _HOOK_ATTR):
+        raise ValueError("this model already has injection or dropout layers; call "
+                         "fatlib.injection.remove_injection(model) first")
+    # a child module without persistent state: the state_dict is unchanged
+    site.add_module(_LAYER_ATTR, layer)
+    handle = site.register_forward_hook(lambda mod, inp, out: getattr(mod, _LAYER_ATTR)(out))
+    object.__setattr__(site, _HOOK_ATTR, handle)
+
+
+def insert_injection(model: nn.Module, pattern: str, p: float,
+                     levels: Sequence[float] | None = None, enabled: bool = True,
+                     generator: torch.Generator | None = None) -> list[ErrorInjection]:
+    """Put one :class:`ErrorInjection` right after each activation site of CNV (FAT Fig. 5),
+    its levels taken from that site's quantizer. The ``"pixel"`` pattern goes after the six conv
+    sites only (FC activations have no pixels). Returns the layers in site order.
+
+    ``levels`` restricts the injected values; each must be a level the site's quantizer can
+    output, else :class:`ValueError`."""
+    if pattern not in PATTERNS:
+        raise ValueError(f"pattern={pattern!r}: use one of {PATTERNS}")
+    layers = []
+    planned = []
+    for i, site, site_levels in _sites_and_levels(model, pattern):
+        use = site_levels
+        if levels is not None:
+            want = torch.as_tensor(levels, dtype=torch.float32).flatten()
+            bad = [v for v in want.tolist() if not torch.isclose(site_levels, torch.tensor(v)).any()]
+            if bad:
+                raise ValueError(f"levels {bad} cannot be output by activation site {i}, whose "
+                                 f"quantizer outputs {site_levels.tolist()}")
+            use = want
+        planned.append((site, ErrorInjection(pattern, p, use, enabled=enabled, generator=generator)))
+    if any(hasattr(site, _HOOK_ATTR) for site, _ in planned):
+        raise ValueError("this model already has injection or dropout layers; call "
+                         "fatlib.injection.remove_injection(model) first")
+    dev = next(model.parameters()).device
+    for site, layer in planned:
+        layer.to(dev)
+        _attach(site, layer)
+        layers.append(layer)
+    return layers
+
+
+def insert_dropout(model: nn.Module, p: float) -> list[nn.Module]:
+    """The Dropout2D baseline (FAT §V-D): ``nn.Dropout2d(p)`` after each conv activation site and
+    plain ``nn.Dropout(p)`` after each FC site, at the injection layers' places."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p={p!r} must lie in [0, 1]")
+    from .models import activation_sites
+
+    layers: list[nn.Module] = []
+    sites = activation_sites(model)
+    if any(hasattr(site, _HOOK_ATTR) for site in sites):
+        raise ValueError("this model already has injection or dropout layers; call "
+                         "fatlib.injection.remove_injection(model) first")
+    for i, site in enumerate(sites):
+        layer = nn.Dropout2d(p) if i < 6 else nn.Dropout(p)
+        _attach(site, layer)
+        layers.append(layer)
+    return layers
+
+
+def injection_layers(model: nn.Module) -> list[nn.Module]:
+    """The injection (or dropout) layers currently attached to ``model``, in site order."""
+    return [getattr(m, _LAYER_ATTR) for m in model.modules() if hasattr(m, _HOOK_ATTR)]
+
+
+def remove_injection(model: nn.Module) -> None:
+    """Detach every injection / dropout layer: the model is exactly as before insertion."""
+    for m in model.modules():
+        handle = m.__dict__.pop(_HOOK_ATTR, None)
+        if handle is not None:
+            handle.remove()
+            del m._modules[_LAYER_ATTR]
+
+
+@contextlib.contextmanager
+def injected(model: nn.Module, pattern: str, p: float, levels: Sequence[float] | None = None,
+             generator: torch.Generator | None = None) -> Iterator[list[ErrorInjection]]:
+    """Context manager: injection layers inside, the unmodified model after (even on error)."""
+    layers = insert_injection(model, pattern, p, levels=levels, generator=generator)
+    try:
+        yield layers
+    finally:
+        remove_injection(model)
+
+
+class TrainingScheme:
+    """How the trainer switches injection / dropout layers (FAT §IV-C, §V-D).
+
+    * ``sat``: no layers.
+    * ``fat-m1`` (method 1): every injection layer enabled with a fixed p.
+    * ``fat-m2`` (method 2, Algorithm 2): each epoch exactly one injection layer, drawn at random,
+      is enabled and the rest disabled.
+    * ``dropout2d``: ``Dropout2d`` / ``Dropout`` at the same sites, trained like method 1.
+
+    Injection is off while evaluating (:meth:`on_eval`)."""
+
+    def __init__(self, scheme: str, layers: list[nn.Module]) -> None:
+        self.scheme = scheme
+        self.layers = layers
+        #: index of the layer method 2 enabled this epoch (None for the other schemes)
+        self.active_site: int | None = None
+
+    @classmethod
+    def attach(cls, model: nn.Module, config: Any) -> TrainingScheme:
+        """Insert the layers ``config.scheme`` needs into ``model``."""
+        if config.scheme == "sat":
+            return cls("sat", [])
+        if config.scheme == "dropout2d":
+            return cls("dropout2d", insert_dropout(model, config.p))
+        return cls(config.scheme, insert_injection(model, config.pattern, config.p, enabled=False))
+
+    def on_epoch(self, epoch: int, generator: torch.Generator) -> None:
+        """Enable the layers for this epoch."""
+        if self.scheme == "fat-m1":
+            for layer in self.layers:
+                layer.enabled = True
+        elif self.scheme == "fat-m2":
+            self.active_site = int(torch.randint(len(self.layers), (1,), generator=generator))
+            for i, layer in enumerate(self.layers):
+                layer.enabled = i == self.active_site
+        elif self.scheme == "dropout2d":
+            for layer in self.layers:
+                layer.train()
+
+    def on_eval(self) -> None:
+        """Turn injection off (dropout is off in eval mode anyway)."""
+        for layer in self.layers:
+            if isinstance(layer, ErrorInjection):
+                layer.enabled = False
+
+    def export(self, model: nn.Module) -> nn.Module:
+        """The deployed network: the layers removed (its state_dict never contained them)."""
+        remove_injection(model)
+        return model
+
+    def __repr__(self) -> str:
+        return f"TrainingScheme(scheme={self.scheme!r}, layers={len(self.layers)})"

@@ -1,0 +1,81 @@
+"""Scale profiles: one registry, the same code path at every scale.
+
+A profile changes **sizes only** — epochs, how much of the data, number of seeds, network width,
+how many faults a campaign samples, how many images a campaign evaluates. It never changes logic.
+
+* ``smoke`` — CI: seconds per notebook on tiny data (falls back to synthetic data when the real
+  data is absent, and says so).
+* ``cpu`` — the default of ``make book``: the whole book on a 2-core machine in at most 120 minutes.
+* ``paper`` — the papers' hyper-parameters (FAT §V: 1000 epochs for W1A1, 500 otherwise, batch
+  100, full data, width 1, exhaustive campaigns); meant for a GPU.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["Profile", "PROFILES", "get_profile"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of one scale profile (see module docstring)."""
+
+    name: str
+    #: CNV channel multiplier (1.0 is the papers' CNV).
+    cnv_width: float
+    #: training epochs for CNV W1A1 and for every other precision (FAT §V: 1000 and 500).
+    epochs_w1a1: int
+    epochs_other: int
+    #: training images used (None: all of them) and test images evaluated (None: all).
+    train_size: int | None
+    test_size: int | None
+    #: mini-batch size (FAT §V: 100).
+    batch_size: int
+    #: repetitions with different seeds (FT-DeepNets Fig. 6: 3).
+    seeds: int
+    #: faults evaluated per campaign (None: exhaustive, Algorithm 1).
+    campaign_faults: int | None
+    #: width multiplier and epochs of the FT-DeepNets stand-ins (VGG-16, MobileNetV1).
+    ftd_width: float
+    ftd_epochs: int
+    #: whether synthetic data may stand in when the real data is absent (smoke only).
+    allow_synthetic: bool = False
+
+    def cnv_epochs(self, weight_bits: int, act_bits: int) -> int:
+        """Epochs for CNV W\\ *w*\\ A\\ *a* (FAT §V: W1A1 trains twice as long)."""
+        return self.epochs_w1a1 if (weight_bits, act_bits) == (1, 1) else self.epochs_other
+
+    def describe(self) -> str:
+        """One line saying what this profile changes, for the book's pages."""
+        tr = "all" if self.train_size is None else f"{self.train_size:,}"
+        te = "all" if self.test_size is None else f"{self.test_size:,}"
+        camp = "exhaustive" if self.campaign_faults is None else f"{self.campaign_faults:,} sampled faults"
+        return (f"profile `{self.name}`: CNV width {self.cnv_width}, {self.epochs_w1a1} epochs (W1A1) / "
+                f"{self.epochs_other} (others), {tr} training and {te} test images, batch "
+                f"{self.batch_size}, {self.seeds} seed(s), campaigns {camp}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", cnv_width=0.125, epochs_w1a1=1, epochs_other=1, train_size=256,
+                     test_size=128, batch_size=64, seeds=1, campaign_faults=24, ftd_width=0.125,
+                     ftd_epochs=1, allow_synthetic=True),
+    "cpu": Profile("cpu", cnv_width=0.25, epochs_w1a1=8, epochs_other=6, train_size=20000,
+                   test_size=None, batch_size=100, seeds=3, campaign_faults=None, ftd_width=0.25,
+                   ftd_epochs=6),
+    "paper": Profile("paper", cnv_width=1.0, epochs_w1a1=1000, epochs_other=500, train_size=None,
+                     test_size=None, batch_size=100, seeds=3, campaign_faults=None, ftd_width=1.0,
+                     ftd_epochs=200),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """The profile called ``name`` (``smoke``, ``cpu`` or ``paper``)."""
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}: use one of {sorted(PROFILES)}") from None
