@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 __all__ = ["ErrorInjection", "PATTERNS", "insert_injection", "insert_dropout", "remove_injection",
-           "injected", "TrainingScheme", "injection_layers"]
+           "injected", "TrainingScheme", "injection_layers", "site_table"]
 
 PATTERNS = ("channel", "pixel", "element")
 _HOOK_ATTR = "_fatlib_hook"
@@ -251,3 +251,55 @@ class TrainingScheme:
 
     def __repr__(self) -> str:
         return f"TrainingScheme(scheme={self.scheme!r}, layers={len(self.layers)})"
+
+
+@torch.no_grad()
+def site_table(model: nn.Module, pattern: str = "channel", input_size: int = 32):
+    """CNV's layers in order with their output shapes, and an injection layer after every
+    activation site that ``pattern`` injects at — FAT Fig. 5 read from the model itself.
+
+    Returns a DataFrame with ``kind`` (input, conv, bn, act, inject, pool, fc, norm), ``label``,
+    ``shape`` (C×H×W or F) and ``site`` (0–7 for activation sites and their injection layers)."""
+    import pandas as pd
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+
+    from .models import TensorNorm, activation_levels, activation_sites
+
+    sites = activation_sites(model)
+    injected = {id(site) for _, site, _ in _sites_and_levels(model, pattern)}
+    shapes: dict[int, tuple[int, ...]] = {}
+    modules = list(model.conv_features) + list(model.linear_features)
+    handles = [m.register_forward_hook(lambda mod, i, o: shapes.__setitem__(id(mod), tuple(o.shape[1:])))
+               for m in modules]
+    was_training = model.training
+    model.eval()
+    try:
+        dev = next(model.parameters()).device
+        model(torch.zeros(1, model.in_channels, input_size, input_size, device=dev))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    rows = []
+    for m in modules:
+        shape = "×".join(str(s) for s in shapes.get(id(m), ()))
+        if isinstance(m, QuantIdentity) and m is model.conv_features[0]:
+            rows.append({"kind": "input", "label": "input quant (8 bit)", "shape": shape, "site": None})
+        elif isinstance(m, QuantIdentity):
+            i = next(k for k, s in enumerate(sites) if s is m)
+            levels = activation_levels(m)
+            rows.append({"kind": "act", "label": f"act A{model.act_bits} ({levels.numel()} levels)",
+                         "shape": shape, "site": i})
+            if id(m) in injected:
+                rows.append({"kind": "inject", "label": f"injection #{i}", "shape": shape, "site": i})
+        elif isinstance(m, QuantConv2d):
+            rows.append({"kind": "conv", "label": f"conv 3×3 W{model.weight_bits}", "shape": shape, "site": None})
+        elif isinstance(m, QuantLinear):
+            rows.append({"kind": "fc", "label": f"FC W{model.weight_bits}", "shape": shape, "site": None})
+        elif isinstance(m, nn.MaxPool2d):
+            rows.append({"kind": "pool", "label": "max-pool 2×2", "shape": shape, "site": None})
+        elif isinstance(m, TensorNorm):
+            rows.append({"kind": "norm", "label": "TensorNorm", "shape": shape, "site": None})
+        else:
+            rows.append({"kind": "bn", "label": "BatchNorm", "shape": shape, "site": None})
+    return pd.DataFrame(rows).astype({"site": "Int64"})

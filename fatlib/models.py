@@ -26,6 +26,7 @@ __all__ = [
     "mobilenet_v1",
     "build_model",
     "clip_weights",
+    "capture_activation",
 ]
 
 #: (out_channels, max-pool after) of CNV's six convolutions (brevitas ``bnn_pynq``).
@@ -334,3 +335,21 @@ def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+
+
+@torch.no_grad()
+def capture_activation(model: nn.Module, site: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The output of ``site`` (e.g. an activation quantizer) when ``model`` (eval mode) sees
+    ``x``; ``x`` is moved to the model's device, the result is returned on the CPU."""
+    seen: list[torch.Tensor] = []
+    handle = site.register_forward_hook(lambda mod, inp, out: seen.append(
+        (out.value if hasattr(out, "value") else out).detach()))
+    was_training = model.training
+    model.eval()
+    try:
+        dev = next(model.parameters()).device
+        model(x.to(dev))
+    finally:
+        handle.remove()
+        model.train(was_training)
+    return seen[0].cpu()

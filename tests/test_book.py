@@ -27,6 +27,22 @@ GLUED = {
         "sat_learning_curve": lambda v: "image/png" in v,
         "sat_images_per_second": lambda v: v > 0,
     },
+    "fat-fig02-error-models": {
+        "fig02_error_models": lambda v: "image/png" in v,
+        "fig02_channel_constant": lambda v: v is True,
+        "fig02_pixels_total": lambda v: v > 0,
+    },
+    "fat-fig04-injection-layer": {
+        "fig04_figure": lambda v: "image/png" in v,
+        "fig04_grad_zero_where_replaced": lambda v: v is True,
+        "fig04_grad_unchanged_elsewhere": lambda v: v is True,
+        "fig04_replaced": lambda v: 0 < v < 12,
+    },
+    "fat-fig05-cnv-injection-sites": {
+        "fig05_graph": lambda v: "image/png" in v,
+        "fig05_injection_layers": lambda v: v == 8,
+        "fig05_removed_cleanly": lambda v: v is True,
+    },
     "reproducing": {
         "book_profile": lambda v: v == "smoke",
         "book_total_minutes": lambda v: v > 0,

@@ -1,0 +1,129 @@
+"""Figures of the book, drawn from real fatlib objects (masks, layers, models, result tables).
+
+Each function returns a matplotlib Figure; notebooks glue it and close it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+__all__ = ["feature_map_grid", "injection_example", "cnv_graph", "min_max_per_layer",
+           "learning_curve"]
+
+
+def feature_map_grid(rows: dict[str, torch.Tensor], channels: int = 8, title: str = "") -> Figure:
+    """One row per labelled C×H×W feature map, its first ``channels`` channels as images
+    (FAT Fig. 2: error-free, channel stuck@, same-pixel stuck@)."""
+    n_rows = len(rows)
+    fig, axes = plt.subplots(n_rows, channels, figsize=(1.3 * channels, 1.45 * n_rows + 0.4),
+                             squeeze=False)
+    all_vals = torch.cat([t[:channels].flatten() for t in rows.values()])
+    vmin, vmax = float(all_vals.min()), float(all_vals.max())
+    for r, (label, fmap) in enumerate(rows.items()):
+        for c in range(channels):
+            ax = axes[r, c]
+            ax.imshow(fmap[c].cpu().numpy(), cmap="coolwarm", vmin=vmin, vmax=vmax, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"ch {c}", fontsize=8)
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def injection_example(table: pd.DataFrame, title: str = "") -> Figure:
+    """FAT Fig. 4 as a heat-table: rows are the tensors of the forward and backward pass of an
+    injection layer (input, replaced?, output, upstream gradient, input gradient), columns the
+    neurons of the FC activation."""
+    values = table.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(0.7 * values.shape[1] + 2.5, 0.55 * values.shape[0] + 0.8))
+    ax.imshow(np.zeros_like(values), cmap="Greys", vmin=0, vmax=1)
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:+.2f}".replace("+0.00", "0").replace("-0.00", "0") if not table.index[i].startswith("replaced")
+                else ("yes" if v else "·"), ha="center", va="center", fontsize=8,
+                color="crimson" if table.index[i].startswith("replaced") and v else "black")
+    replaced = table.loc[[i for i in table.index if i.startswith("replaced")][0]].to_numpy(dtype=bool)
+    for j in np.flatnonzero(replaced):
+        ax.axvspan(j - 0.5, j + 0.5, color="gold", alpha=0.3)
+    ax.set_yticks(range(len(table.index)), table.index, fontsize=8)
+    ax.set_xticks(range(values.shape[1]), [f"n{j}" for j in range(values.shape[1])], fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def cnv_graph(sites: pd.DataFrame, title: str = "") -> Figure:
+    """FAT Fig. 5: CNV's layers left to right, with an injection layer after every activation
+    site. ``sites`` is :func:`fatlib.injection.site_table`."""
+    fig, ax = plt.subplots(figsize=(max(8, 0.62 * len(sites)), 3.2))
+    colours = {"input": "#dddddd", "conv": "#9ecae1", "fc": "#a1d99b", "bn": "#eeeeee",
+               "act": "#fdd0a2", "pool": "#dadaeb", "inject": "#fb6a4a", "norm": "#eeeeee"}
+    for x, row in enumerate(sites.itertuples()):
+        colour = colours.get(row.kind, "#ffffff")
+        ax.add_patch(plt.Rectangle((x - 0.4, 0), 0.8, 1.6, color=colour, ec="black", lw=0.6))
+        ax.text(x, 0.8, row.label, rotation=90, ha="center", va="center", fontsize=7)
+        ax.text(x, -0.15, row.shape, rotation=90, ha="center", va="top", fontsize=6, color="#444444")
+        if x:
+            ax.annotate("", xy=(x - 0.4, 0.8), xytext=(x - 0.6, 0.8),
+                        arrowprops={"arrowstyle": "->", "lw": 0.6})
+    ax.set_xlim(-0.7, len(sites) - 0.3)
+    ax.set_ylim(-1.6, 1.8)
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def min_max_per_layer(summary: pd.DataFrame, error_free: dict[str, float] | float,
+                      labels: Sequence[str] | None = None, title: str = "") -> Figure:
+    """FAT Fig. 3 / 6 / 7 / 10: per layer, the error-free accuracy and the min / max accuracy
+    under single stuck@ faults, one series per network. ``summary`` needs columns ``network``
+    (optional), ``layer``, ``min``, ``max``."""
+    if "network" not in summary:
+        summary = summary.assign(network="")
+    nets = list(labels) if labels is not None else list(dict.fromkeys(summary["network"]))
+    if not isinstance(error_free, dict):
+        error_free = {n: float(error_free) for n in nets}
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(1, len(nets))
+    for k, net in enumerate(nets):
+        part = summary[summary["network"] == net].groupby("layer").agg(min=("min", "min"), max=("max", "max"))
+        y = part.index.to_numpy() + (k - (len(nets) - 1) / 2) * width
+        ax.hlines(y, part["min"], part["max"], color=f"C{k}", lw=2, label=f"{net} min–max".strip())
+        ax.plot(part["min"], y, "<", color=f"C{k}", ms=5)
+        ax.plot(part["max"], y, ">", color=f"C{k}", ms=5)
+        ax.plot([error_free[net]] * len(y), y, "o", mfc="white", color=f"C{k}", ms=5,
+                label=f"{net} error-free".strip())
+    ax.set_yticks(sorted(summary["layer"].unique()))
+    ax.set_ylabel("layer")
+    ax.set_xlabel("accuracy [%]")
+    ax.invert_yaxis()
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curve(history: pd.DataFrame, title: str = "") -> Figure:
+    """Training and test accuracy per epoch from a :class:`fatlib.training.TrainResult` history."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(history["epoch"], history["train_accuracy"], marker="o", label="training (augmented)")
+    if "test_accuracy" in history:
+        ax.plot(history["epoch"], history["test_accuracy"], marker="s", label="test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy [%]")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
