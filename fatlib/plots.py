@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 
 __all__ = ["feature_map_grid", "injection_example", "cnv_graph", "min_max_per_layer",
-           "learning_curve"]
+           "learning_curve", "paper_vs_ours", "tmr_frontiers"]
 
 
 def feature_map_grid(rows: dict[str, torch.Tensor], channels: int = 8, title: str = "") -> Figure:
@@ -127,3 +127,45 @@ def learning_curve(history: pd.DataFrame, title: str = "") -> Figure:
     fig.tight_layout()
     return fig
 
+
+
+def paper_vs_ours(long: pd.DataFrame, title: str = "") -> Figure:
+    """Error-free and minimum accuracy of every reproduced row of a FAT summary table: the
+    paper's (hollow markers) against ours (filled), one panel per quantity. ``long`` is
+    :func:`fatlib.experiments.reproduce_table`."""
+    ran = long[(long["status"] == "ok") & long["quantity"].isin(["error_free", "min"])]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * max(4, ran["row"].nunique() * 2) + 1.2), sharey=True)
+    labels = (ran["network"] + " " + ran["dataset"] + " " + ran["group"] + " p=" + ran["p"].map("{:g}".format)).unique()
+    ypos = {lab: i for i, lab in enumerate(labels)}
+    for ax, quantity in zip(axes, ["error_free", "min"]):
+        part = ran[ran["quantity"] == quantity]
+        lab = part["network"] + " " + part["dataset"] + " " + part["group"] + " p=" + part["p"].map("{:g}".format)
+        y = lab.map(ypos)
+        colours = [f"C{['sat', 'fat', 'd2d'].index(g) if g in ('sat', 'fat', 'd2d') else 3}" for g in part["group"]]
+        ax.scatter(part["paper"], y, facecolors="none", edgecolors=colours, label="paper")
+        ax.scatter(part["ours"], y, c=colours, marker="s", label="ours")
+        ax.set_xlabel({"error_free": "error-free accuracy [%]", "min": "minimum accuracy [%]"}[quantity])
+        ax.grid(alpha=0.3)
+    axes[0].set_yticks(range(len(labels)), labels, fontsize=7)
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def tmr_frontiers(frontiers: pd.DataFrame, title: str = "") -> Figure:
+    """FAT Fig. 9: worst-case error against normalized hardware cost, one curve per model
+    (``frontiers`` from :func:`fatlib.experiments.selective_tmr`)."""
+    fig, ax = plt.subplots(figsize=(6.8, 4.2))
+    for k, (model, part) in enumerate(frontiers.groupby("model", sort=False)):
+        style = "-" if part["training"].iloc[0] == "FAT" else "--"
+        ax.step(part["cost"], part["worst_error"], where="post", ls=style, color=f"C{k}", label=model)
+    ax.set_xlabel("normalized hardware cost (1 = unprotected, 3 = full TMR)")
+    ax.set_ylabel("worst-case test error [%]")
+    ax.set_xlim(left=1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -24,10 +24,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import ArrayDataset, profile_dataset
 from .profiles import Profile, get_profile
+from .models import clip_weights
 from .store import ArtifactStore, build_from_config
 
 __all__ = ["TrainConfig", "TrainResult", "cnv_config", "train", "train_cnv", "evaluate",
-           "predict", "resolve_device", "sqr_hinge_loss", "SCHEMES"]
+           "predict", "resolve_device", "sqr_hinge_loss", "SCHEMES", "ftd_config", "train_ftd",
+           "FTD_ARCHS"]
 
 #: training schemes: standard training, FAT method 1 / method 2 (§IV-C), Dropout2D (§V-D).
 SCHEMES = ("sat", "fat-m1", "fat-m2", "dropout2d")
@@ -253,8 +255,6 @@ def train(config: TrainConfig, train_data: Dataset, test_data: Dataset | None = 
             loss.backward()
             opt.step()
             if config.clip_weights:
-                from .models import clip_weights
-
                 clip_weights(model)
             total_loss += loss.item() * len(y)
             correct += int((out.argmax(1) == y).sum())
@@ -321,5 +321,44 @@ def train_cnv(profile: str | Profile, weight_bits: int, act_bits: int, dataset: 
     test_ds = profile_dataset(dataset, "test", prof, data_dir=data_dir, seed=seed)
     config = cnv_config(prof, weight_bits, act_bits, dataset=dataset, scheme=scheme, pattern=pattern,
                         p=p, seed=seed, num_classes=train_ds.num_classes)
+    return train(config, train_ds, test_ds, device=device, store=store, progress=progress,
+                 profile=prof.name)
+
+
+#: FT-DeepNets stand-ins (fatlib.models): the classification networks trained for its chapter
+FTD_ARCHS = ("vgg16", "mobilenet_v1")
+
+
+def ftd_config(profile: str | Profile, arch: str, dataset: str = "cifar10", seed: int = 0,
+               num_classes: int | None = None) -> TrainConfig:
+    """Training config of an FT-DeepNets stand-in (VGG-16 or MobileNetV1, CIFAR variants) at the
+    sizes of ``profile``. FT-DeepNets trained detection networks (§4.1), whose recipe does not
+    carry over; this is the standard CIFAR recipe: SGD with momentum 0.9, weight decay 5e-4,
+    cross-entropy, learning rate 0.05 divided by 5 at a third and two thirds of the epochs,
+    crop + flip augmentation, float weights (no clipping)."""
+    if arch not in FTD_ARCHS:
+        raise ValueError(f"arch={arch!r}: use one of {FTD_ARCHS}")
+    prof = get_profile(profile)
+    from .data import DATASETS
+
+    if num_classes is None:
+        num_classes = DATASETS[dataset][0] if dataset in DATASETS else 10
+    epochs = prof.ftd_epochs
+    return TrainConfig(arch=arch, dataset=dataset, num_classes=num_classes, weight_bits=None,
+                       act_bits=None, width=prof.ftd_width, epochs=epochs, batch_size=prof.batch_size,
+                       optimizer="sgd", lr=0.05, lr_step=max(1, epochs // 3), lr_gamma=0.2,
+                       momentum=0.9, weight_decay=5e-4, loss="cross_entropy", clip_weights=False,
+                       train_size=prof.train_size, seed=seed)
+
+
+def train_ftd(profile: str | Profile, arch: str, dataset: str = "cifar10", seed: int = 0,
+              data_dir: str | os.PathLike | None = None, device: str | torch.device | None = "auto",
+              store: ArtifactStore | str | None = None, progress: bool = True) -> TrainResult:
+    """Train (or reuse) an FT-DeepNets stand-in (``"vgg16"`` or ``"mobilenet_v1"``) at
+    ``profile``'s sizes — the call the FT-DeepNets notebooks make."""
+    prof = get_profile(profile)
+    train_ds = profile_dataset(dataset, "train", prof, data_dir=data_dir, seed=seed)
+    test_ds = profile_dataset(dataset, "test", prof, data_dir=data_dir, seed=seed)
+    config = ftd_config(prof, arch, dataset=dataset, seed=seed, num_classes=train_ds.num_classes)
     return train(config, train_ds, test_ds, device=device, store=store, progress=progress,
                  profile=prof.name)

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from fatlib import book
+from glued_fat import GLUED as GLUED_FAT
+from glued_ftd import GLUED as GLUED_FTD
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = book.toc_notebooks(ROOT)
@@ -47,6 +49,8 @@ GLUED = {
         "book_profile": lambda v: v == "smoke",
         "book_total_minutes": lambda v: v > 0,
     },
+    **GLUED_FAT,
+    **GLUED_FTD,
 }
 
 
