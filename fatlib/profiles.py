@@ -52,7 +52,8 @@ class Profile:
         camp = "exhaustive" if self.campaign_faults is None else f"{self.campaign_faults:,} sampled faults"
         return (f"profile `{self.name}`: CNV width {self.cnv_width}, {self.epochs_w1a1} epochs (W1A1) / "
                 f"{self.epochs_other} (others), {tr} training and {te} test images, batch "
-                f"{self.batch_size}, {self.seeds} seed(s), campaigns {camp}")
+                f"{self.batch_size}, {self.seeds} seed(s), campaigns {camp}; FT-DeepNets networks width "
+                f"{self.ftd_width}, {self.ftd_epochs} epochs")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,8 +63,8 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", cnv_width=0.125, epochs_w1a1=1, epochs_other=1, train_size=256,
                      test_size=128, batch_size=64, seeds=1, campaign_faults=24, ftd_width=0.125,
                      ftd_epochs=1, allow_synthetic=True),
-    "cpu": Profile("cpu", cnv_width=0.25, epochs_w1a1=8, epochs_other=6, train_size=20000,
-                   test_size=None, batch_size=100, seeds=3, campaign_faults=None, ftd_width=0.25,
+    "cpu": Profile("cpu", cnv_width=0.25, epochs_w1a1=8, epochs_other=6, train_size=10000,
+                   test_size=2000, batch_size=100, seeds=3, campaign_faults=None, ftd_width=0.25,
                    ftd_epochs=6),
     "paper": Profile("paper", cnv_width=1.0, epochs_w1a1=1000, epochs_other=500, train_size=None,
                      test_size=None, batch_size=100, seeds=3, campaign_faults=None, ftd_width=1.0,
