@@ -91,7 +91,8 @@ class ErrorInjection(nn.Module):
         index = torch.clamp((r * (k / self.p)).long(), max=k - 1)
         value = self.levels.to(x.dtype)[index]
         self.last_mask, self.last_index = mask, index
-        # torch.where: replaced sites take their level and get zero gradient (Eq. 3)
+        # torch.where: replaced sites take their level and get exactly zero gradient, the rest
+        # pass their gradient unchanged (Eq. 3); the caller's tensor is never modified
         return torch.where(mask, value, x)
 
     def extra_repr(self) -> str:

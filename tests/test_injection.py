@@ -167,3 +167,16 @@ def test_injection_on_cuda():
     layer = ErrorInjection("channel", 0.5, (-1.0, 1.0)).cuda()
     out = layer(torch.zeros(8, 4, 3, 3, device="cuda"))
     assert out.device.type == "cuda" and (out != 0).any()
+
+
+def test_callers_tensor_is_never_modified_and_graph_tensors_work():
+    layer = ErrorInjection("channel", 0.5, (-1.0, 1.0), generator=torch.Generator().manual_seed(3))
+    x = torch.zeros(8, 4, 3, 3)
+    out = layer(x)
+    assert torch.all(x == 0) and (out != 0).any()
+    # inside a graph the activation is replaced in place, and gradients still follow Eq. 3
+    w = torch.ones(1, requires_grad=True)
+    h = torch.zeros(8, 4, 3, 3) + w  # produced by an autograd op
+    layer(h).sum().backward()
+    kept = (~layer.last_mask).expand(8, 4, 3, 3).sum()
+    assert w.grad.item() == kept.item()
