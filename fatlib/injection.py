@@ -264,23 +264,12 @@ def site_table(model: nn.Module, pattern: str = "channel", input_size: int = 32)
     import pandas as pd
     from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 
-    from .models import TensorNorm, activation_levels, activation_sites
+    from .models import TensorNorm, activation_levels, activation_sites, output_shapes
 
     sites = activation_sites(model)
     injected = {id(site) for _, site, _ in _sites_and_levels(model, pattern)}
-    shapes: dict[int, tuple[int, ...]] = {}
     modules = list(model.conv_features) + list(model.linear_features)
-    handles = [m.register_forward_hook(lambda mod, i, o: shapes.__setitem__(id(mod), tuple(o.shape[1:])))
-               for m in modules]
-    was_training = model.training
-    model.eval()
-    try:
-        dev = next(model.parameters()).device
-        model(torch.zeros(1, model.in_channels, input_size, input_size, device=dev))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    shapes = output_shapes(model, modules, input_size)
     rows = []
     for m in modules:
         shape = "×".join(str(s) for s in shapes.get(id(m), ()))

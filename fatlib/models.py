@@ -27,6 +27,7 @@ __all__ = [
     "build_model",
     "clip_weights",
     "capture_activation",
+    "output_shapes",
 ]
 
 #: (out_channels, max-pool after) of CNV's six convolutions (brevitas ``bnn_pynq``).
@@ -353,3 +354,23 @@ def capture_activation(model: nn.Module, site: nn.Module, x: torch.Tensor) -> to
         handle.remove()
         model.train(was_training)
     return seen[0].cpu()
+
+
+@torch.no_grad()
+def output_shapes(model: nn.Module, modules: list[nn.Module], input_size: int = 32
+                  ) -> dict[int, tuple[int, ...]]:
+    """Output shape (without the batch dimension) of each of ``modules`` when ``model`` (eval
+    mode) sees one ``input_size``×``input_size`` image, keyed by ``id(module)``."""
+    shapes: dict[int, tuple[int, ...]] = {}
+    handles = [m.register_forward_hook(lambda mod, i, o: shapes.__setitem__(id(mod), tuple(o.shape[1:])))
+               for m in modules]
+    was_training = model.training
+    model.eval()
+    try:
+        dev = next(model.parameters()).device
+        model(torch.zeros(1, getattr(model, "in_channels", 3), input_size, input_size, device=dev))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return shapes

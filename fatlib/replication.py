@@ -25,29 +25,18 @@ def channel_macs(model: nn.Module, input_size: int = 32) -> pd.DataFrame:
     ``outputs``."""
     from brevitas.nn import QuantConv2d, QuantLinear
 
-    from .models import CNV
+    from .models import CNV, output_shapes
 
     if not isinstance(model, CNV):
         raise ValueError(f"channel_macs needs a fatlib CNV, got {type(model).__name__}")
     layers = [m for m in list(model.conv_features) + list(model.linear_features)
               if isinstance(m, (QuantConv2d, QuantLinear))][:8]
-    shapes: dict[int, tuple[int, ...]] = {}
-    handles = [m.register_forward_hook(lambda mod, i, o: shapes.__setitem__(id(mod), tuple(o.shape)))
-               for m in layers]
-    was_training = model.training
-    model.eval()
-    try:
-        dev = next(model.parameters()).device
-        model(torch.zeros(1, model.in_channels, input_size, input_size, device=dev))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    shapes = output_shapes(model, layers, input_size)
     rows = []
     for i, m in enumerate(layers):
         shape = shapes[id(m)]
         if isinstance(m, QuantConv2d):
-            positions = shape[2] * shape[3]
+            positions = shape[1] * shape[2]
             per_out = (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
             count = m.out_channels
         else:

@@ -180,3 +180,16 @@ def test_callers_tensor_is_never_modified_and_graph_tensors_work():
     layer(h).sum().backward()
     kept = (~layer.last_mask).expand(8, 4, 3, 3).sum()
     assert w.grad.item() == kept.item()
+
+
+def test_site_table_reads_fig5_from_the_model():
+    net = models.cnv(1, 2, width=0.25)
+    table = injection.site_table(net)
+    assert table["kind"].tolist().count("inject") == 8 and table["kind"].tolist().count("conv") == 6
+    kinds = table["kind"].tolist()
+    for i, k in enumerate(kinds):  # every injection layer sits right after an activation
+        if k == "inject":
+            assert kinds[i - 1] == "act" and table["site"][i] == table["site"][i - 1]
+    assert table[table.kind == "conv"]["shape"].tolist()[0] == "16×30×30"
+    assert table[table.kind == "pool"]["shape"].tolist() == ["16×14×14", "32×5×5"]
+    assert injection.site_table(net, "pixel")["kind"].tolist().count("inject") == 6
