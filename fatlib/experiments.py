@@ -221,13 +221,15 @@ def wide(table: pd.DataFrame) -> pd.DataFrame:
     ``group quantity (paper | ours)``."""
     t = table.copy()
     t["column"] = t["group"] + " " + t["quantity"]
-    w = t.pivot_table(index=["row", "network", "dataset"], columns="column", values=["paper", "ours"],
-                      aggfunc="first", dropna=False)
+    w = t.set_index(["row", "network", "dataset", "column"])[["paper", "ours"]].unstack("column")
     w.columns = [f"{col} ({src})" for src, col in w.columns]
     ordered = [f"{c} ({s})" for c in dict.fromkeys(t["column"]) for s in ("paper", "ours")]
     w = w[[c for c in ordered if c in w.columns]]
     status = t.groupby("row")["status"].first()
+    probs = t[t["group"] != "sat"].groupby(["row", "group"])["p"].first().unstack("group")
     w = w.reset_index()
+    for k, group in enumerate(probs.columns):
+        w.insert(3 + k, f"{group} p [%]", w["row"].map(probs[group]))
     w["status"] = w["row"].map(status)
     return w.drop(columns="row")
 

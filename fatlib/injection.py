@@ -30,6 +30,23 @@ _HOOK_ATTR = "_fatlib_hook"
 _LAYER_ATTR = "fat_injection"
 
 
+class _Replace(torch.autograd.Function):
+    """Forward: replaced sites take their level (Eq. 1). Backward: exactly zero gradient at
+    replaced sites, the rest unchanged and unscaled (Eq. 3). ``mask`` and ``value`` have the
+    broadcast shape of the draw (e.g. N×C×1×1), so only they are saved; the backward is a single
+    ``masked_fill`` (``torch.where``'s own backward also materialises a tensor of zeros)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, mask: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(mask)
+        return torch.where(mask, value, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (mask,) = ctx.saved_tensors
+        return grad.masked_fill(mask, 0.0), None, None
+
+
 class ErrorInjection(nn.Module):
     """FAT's error-injection layer (§IV-A).
 
@@ -91,9 +108,7 @@ class ErrorInjection(nn.Module):
         index = torch.clamp((r * (k / self.p)).long(), max=k - 1)
         value = self.levels.to(x.dtype)[index]
         self.last_mask, self.last_index = mask, index
-        # torch.where: replaced sites take their level and get exactly zero gradient, the rest
-        # pass their gradient unchanged (Eq. 3); the caller's tensor is never modified
-        return torch.where(mask, value, x)
+        return _Replace.apply(x, mask, value)
 
     def extra_repr(self) -> str:
         return (f"pattern={self.pattern!r}, p={self.p}, levels={[round(v, 4) for v in self.levels.tolist()]}, "
