@@ -280,7 +280,8 @@ def selective_tmr(profile: str | Profile, networks: list[tuple[int, int]], fat_s
             fat = scheme != "sat"
             ev = evaluate_cnv(profile, w, a, scheme=scheme, pattern="channel" if fat else None,
                               p=fat_p if fat else 0.0, seed=seed, data_dir=data_dir, device=device)
-            front = tmr_frontier(ev.campaign, channel_macs(ev.train.model), voter_cost=voter_cost)
+            front = tmr_frontier(ev.campaign, channel_macs(ev.train.model), voter_cost=voter_cost,
+                                 error_free=ev.error_free)
             training = "FAT" if fat else "SAT"
             frontiers.append(front.assign(model=ev.label, network=ev.network, training=training))
             summary.append({"model": ev.label, "network": ev.network, "training": training,

@@ -56,7 +56,8 @@ def tmr_frontier(campaign: pd.DataFrame, costs: pd.DataFrame, voter_cost: float 
     :func:`channel_macs`. Returns one row per number of triplicated channels (0 … all):
     ``triplicated``, ``layer`` / ``channel`` (the one added at this step), ``cost`` (normalized:
     1 = the unprotected network), ``worst_accuracy`` and ``worst_error`` (percent) over the
-    faults still possible."""
+    faults still possible. Once every channel is triplicated no single fault remains and the worst
+    case is the error-free accuracy (``error_free``; 100 when not given)."""
     need = {"layer", "channel", "value", "accuracy"}
     if not need <= set(campaign.columns):
         raise ValueError(f"campaign table needs columns {sorted(need)} (a channel stuck@ campaign)")

@@ -34,6 +34,8 @@ def test_frontier_golden():
     assert f["cost"].tolist() == pytest.approx([1.0, 1 + 41 / base, 1 + (41 + 22) / base, 1 + (41 + 22 + 22) / base])
     assert replication.channels_needed(f, 30.0) == {"channels": 1, "cost": pytest.approx(1 + 41 / base)}
     assert replication.channels_needed(f, 40.0)["channels"] == 0
+    with_clean = replication.tmr_frontier(campaign, costs, error_free=92.0)
+    assert with_clean["worst_accuracy"].iloc[-1] == 92.0  # all protected: the clean network remains
 
 
 def test_bad_inputs():
