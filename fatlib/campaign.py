@@ -1286,7 +1286,6 @@ def _run(eng: _Engine, fl: _Faults, chunks: list[tuple[int, int]], batches: list
     from tqdm.auto import tqdm
 
     n_f = len(fl)
-    n_img = images.shape[0]
     per_batch = np.zeros((len(batches), n_f), dtype=np.int64)
     done = np.zeros((len(chunks), len(batches)), dtype=bool)
     if store is not None:
