@@ -425,6 +425,19 @@ def layer_input(model: nn.Module, layer: str, images: torch.Tensor) -> torch.Ten
     return seen[0]
 
 
+def _demo_copy(layer: nn.Module, kind: type, channel: int | None) -> tuple[nn.Module, list[int], int]:
+    """An eval-mode copy of a duplicated layer of type ``kind``, its duplicated channels and the
+    channel to demonstrate (default: the first duplicated one); ValueError otherwise."""
+    if not isinstance(layer, kind):
+        raise ValueError(f"expected a {kind.__name__}, got {type(layer).__name__}")
+    copied = copy.deepcopy(layer).eval()
+    dup = copied.index.cpu().tolist()
+    c = dup[0] if channel is None else int(channel)
+    if c not in dup:
+        raise ValueError(f"channel {c} has no copy; duplicated channels: {dup}")
+    return copied, dup, c
+
+
 @torch.no_grad()
 def kr_weight_error_demo(layer: duplication.KRConv2d, x: torch.Tensor, channel: int | None = None,
                          ) -> dict[str, object]:
@@ -435,13 +448,7 @@ def kr_weight_error_demo(layer: duplication.KRConv2d, x: torch.Tensor, channel: 
     position, ``halfway`` (KR's output equals the mean of clean and unprotected, i.e. the error is
     halved) and ``unprotected_channel_equal`` (in a channel without a copy, KR equals the
     unprotected output: no recovery there)."""
-    if not isinstance(layer, duplication.KRConv2d):
-        raise ValueError(f"expected a KRConv2d, got {type(layer).__name__}")
-    kr = copy.deepcopy(layer).eval()
-    dup = kr.index.cpu().tolist()
-    c = dup[0] if channel is None else int(channel)
-    if c not in dup:
-        raise ValueError(f"channel {c} has no copy; duplicated channels: {dup}")
+    kr, dup, c = _demo_copy(layer, duplication.KRConv2d, channel)
     others = [i for i in range(kr.channels) if i not in dup]
     clean = kr(x)
     plain = copy.deepcopy(kr.primary)
@@ -476,13 +483,7 @@ def fmr_fmap_error_demo(layer: duplication.FMRConv2d, x: torch.Tensor, channel: 
     (``clean``, ``no_duplication``, ``fmr``; H×W of the first image), the position and
     ``halfway`` (FMR's output there is half the clean value: the error is halved; elsewhere the
     output is unchanged)."""
-    if not isinstance(layer, duplication.FMRConv2d):
-        raise ValueError(f"expected an FMRConv2d, got {type(layer).__name__}")
-    fmr = copy.deepcopy(layer).eval()
-    dup = fmr.index.cpu().tolist()
-    c = dup[0] if channel is None else int(channel)
-    if c not in dup:
-        raise ValueError(f"channel {c} has no copy; duplicated channels: {dup}")
+    fmr, dup, c = _demo_copy(layer, duplication.FMRConv2d, channel)
     clean = fmr(x)
     ref = fmr.primary(x)
     flat = int(ref[0, c].abs().argmax())

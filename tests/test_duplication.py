@@ -10,19 +10,12 @@ from torch import nn
 from fatlib.duplication import (D2NN, DuplicatedConv2d, FMRConv2d, KRConv2d, d2nn, duplicate,
                                 duplication_plan, duplication_summary)
 from fatlib.faults import transient_errors
-from fatlib.models import mobilenet_v1, vgg16
 from fatlib.ranking import rank_channels, top_channels
+from conftest import ftd_net
 
 
 def _net(arch: str) -> nn.Module:
-    torch.manual_seed(0)
-    m = (vgg16 if arch == "vgg16" else mobilenet_v1)(width=0.125).eval()
-    with torch.no_grad():  # non-trivial BatchNorm statistics so that outputs depend on inputs
-        for mod in m.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.01, 0.05)
-    return m
+    return ftd_net(arch)
 
 
 def _x(n: int = 3) -> torch.Tensor:

@@ -18,19 +18,13 @@ from torch import nn  # noqa: E402
 from fatlib import duplication, ranking  # noqa: E402
 from fatlib import ftd_experiments as ftd  # noqa: E402
 from fatlib.data import synthetic_dataset  # noqa: E402
-from fatlib.models import mobilenet_v1, vgg16  # noqa: E402
+from fatlib.models import vgg16  # noqa: E402
 from fatlib.profiles import PROFILES, Profile  # noqa: E402
+from conftest import ftd_net
 
 
 def _net(arch: str) -> nn.Module:
-    torch.manual_seed(0)
-    m = (vgg16 if arch == "vgg16" else mobilenet_v1)(width=0.125).eval()
-    with torch.no_grad():  # non-trivial BatchNorm statistics so that outputs depend on inputs
-        for mod in m.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.01, 0.05)
-    return m
+    return ftd_net(arch)
 
 
 @pytest.fixture(scope="module")
