@@ -57,6 +57,18 @@ there: exactness then rests on the kernel's per-image result not depending on th
 On CUDA, integer-mode accumulators are rounded to the nearest half-integer after each
 convolution, which removes the small errors of Winograd / FFT kernels cuDNN may choose.
 
+Other networks
+--------------
+DoReFa-Net's AlexNet (FAT Table II, Fig. 8; :func:`fatlib.models.dorefa_alexnet`: 7 sites,
+levels {0, 1/3, 2/3, 1}) runs on a generic runner: exact by construction, because it runs the
+model itself rather than a frozen copy. Many faults share one forward pass — (fault, image) rows
+are stacked along the batch dimension, bounded by ``memory_budget``, and each row block gets its
+fault where the site outputs it; a network whose forward is one ``nn.Sequential`` runs its golden
+prefix once per image batch and only the layers after the faulty site per fault. Same fault
+space, order, columns, manifest and store as the CNV engine (``engine="generic"`` runs a CNV
+through it too; the tests check both against each other and against :func:`naive_campaign`).
+It reads a large ImageFolder dataset batch by batch.
+
 Never loses work
 ----------------
 ``store=DIR`` persists results as they complete: ``DIR/manifest.json`` (the campaign's arguments
@@ -177,11 +189,13 @@ def _model_device(model: nn.Module) -> torch.device:
 
 def _prepare_model(model: nn.Module, device: str | torch.device | None) -> tuple[nn.Module, torch.device]:
     """The model on ``device`` (a copy when it has to move; the device follows the model when
-    ``device`` is None). Refuses models with enabled FAT injection layers attached."""
-    from .models import CNV
+    ``device`` is None). Refuses models without FAT activation sites (a fatlib CNV or
+    DoReFaAlexNet) and models with enabled FAT injection layers attached."""
+    from .models import CNV, DoReFaAlexNet
 
-    if not isinstance(model, CNV):
-        raise ValueError(f"stuck-at campaigns need a fatlib CNV (fatlib.models.cnv), got {type(model).__name__}")
+    if not isinstance(model, (CNV, DoReFaAlexNet)):
+        raise ValueError("stuck-at campaigns need a fatlib CNV (fatlib.models.cnv) or DoReFaAlexNet "
+                         f"(fatlib.models.dorefa_alexnet), got {type(model).__name__}")
     for m in model.modules():
         if type(m).__name__ == "ErrorInjection" and getattr(m, "enabled", False) and getattr(m, "p", 0.0) > 0:
             raise ValueError("the model has enabled FAT error-injection layers attached; call "
@@ -761,6 +775,176 @@ def suffix_macs(model: nn.Module, image_shape: tuple[int, int, int] = (3, 32, 32
 
 
 # ------------------------------------------------------------------------------------------
+# the generic runner (any fatlib network: DoReFa-AlexNet; CNV on request)
+# ------------------------------------------------------------------------------------------
+
+#: a Dataset at least this long that has ``fingerprint()`` (fatlib.data.ImageFolderDataset) is
+#: read batch by batch instead of being held in memory
+_LAZY_MIN_ITEMS = 2048
+
+
+class _Source:
+    """The campaign's images: in memory (tensors, or a small Dataset read once), or, for the
+    generic runner, a large Dataset with ``fingerprint()`` read one image batch at a time."""
+
+    def __init__(self, data: Any, lazy_ok: bool = False) -> None:
+        self.dataset = None
+        if (lazy_ok and not isinstance(data, (tuple, list)) and hasattr(data, "fingerprint")
+                and hasattr(data, "__getitem__") and len(data) >= _LAZY_MIN_ITEMS):
+            self.dataset = data
+            self.n = len(data)
+            first = torch.as_tensor(data[0][0])
+            if first.ndim != 3 or not first.is_floating_point():
+                raise ValueError("images must be float tensors C×H×W with values in [0, 1], got "
+                                 f"{first.dtype} of shape {tuple(first.shape)}")
+            self.image_shape = tuple(first.shape)
+            self._fp = hashlib.sha256(f"dataset|{data.fingerprint()}|{self.n}".encode()).hexdigest()
+            self.images = self.labels = None
+        else:
+            self.images, self.labels = _as_tensors(data)
+            self.n = int(self.images.shape[0])
+            self.image_shape = tuple(self.images.shape[1:])
+            self._fp = None
+
+    def fingerprint(self) -> str:
+        if self._fp is None:
+            self._fp = _data_fingerprint(self.images, self.labels)
+        return self._fp
+
+    def fetch(self, i0: int, i1: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (float, [0, 1]) and labels ``i0:i1`` on the CPU."""
+        if self.dataset is None:
+            return self.images[i0:i1], self.labels[i0:i1]
+        items = [self.dataset[i] for i in range(i0, i1)]
+        return (torch.stack([torch.as_tensor(x).float() for x, _ in items]),
+                torch.as_tensor([int(y) for _, y in items], dtype=torch.long))
+
+
+class _GenericGolden:
+    """Unfaulted results of one image batch for the generic runner."""
+
+    def __init__(self, x: torch.Tensor, labels: torch.Tensor, pred: torch.Tensor,
+                 site_out: dict[int, torch.Tensor]) -> None:
+        self.x, self.labels, self.pred, self.site_out = x, labels, pred, site_out
+        self.correct = pred == labels
+
+
+def _write_faults(h: torch.Tensor, pattern: str, a: torch.Tensor, b: torch.Tensor,
+                  values: torch.Tensor) -> None:
+    """In place: row block ``f`` of ``h`` (F×N×site shape) gets fault ``f`` — channel ``a[f]``
+    (an FC neuron for F×N×K), or position (``a[f]``, ``b[f]``) of all channels, set to
+    ``values[f]``."""
+    f = h.shape[0]
+    ar = torch.arange(f, device=h.device)
+    v = values.to(h.dtype)
+    if pattern == "channel":
+        h[ar, :, a] = v.view(f, *([1] * (h.dim() - 2)))
+    else:
+        h[ar, :, :, a, b] = v.view(f, 1, 1)
+
+
+class _GenericRunner:
+    """Stuck-at campaigns on any fatlib network with activation sites, by running the model
+    itself: nothing is re-implemented, so the numbers are the model's own forward passes.
+
+    Many faults run in one forward pass: the (fault, image) rows are stacked along the batch
+    dimension (fault-major) and each row block gets its fault. Networks whose ``forward`` is one
+    ``nn.Sequential`` (DoReFa-AlexNet's ``layers``) run the golden prefix once per image batch
+    and only the layers after the faulty site per fault; any other network (CNV) runs in full
+    with a forward hook on the site that writes each row block's fault."""
+
+    def __init__(self, model: nn.Module, device: torch.device, image_shape: tuple[int, int, int]) -> None:
+        from .models import DoReFaAlexNet, activation_sites
+
+        self.model, self.device = model, device
+        self.sites = activation_sites(model)
+        self.table = _generic_site_table(model, image_shape)
+        self.site_stage: dict[int, int] = {}
+        units = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.MaxPool2d,
+                 nn.AdaptiveMaxPool2d, nn.Flatten)
+        site_ids = {id(m) for m in self.sites}
+        leaves = [m for m in model.modules() if isinstance(m, units) or id(m) in site_ids]
+        shapes = _probe_shapes(model, leaves, tuple(image_shape), device)
+        numel = {k: int(np.prod(v)) for k, v in shapes.items()}
+        in_numel = int(np.prod(image_shape))
+        macs = {id(m): self._macs(m, shapes) for m in leaves}
+        self.suffix: dict[int, nn.Module] = {}
+        self._row_bytes: dict[int, int] = {}
+        self.cost: dict[int, int] = {}
+        seq = model.layers if isinstance(model, DoReFaAlexNet) else None
+        total_macs = sum(macs.values())
+        biggest = max([in_numel] + list(numel.values()))
+        for layer, site in enumerate(self.sites):
+            if seq is not None:
+                pos = next(i for i, m in enumerate(seq) if m is site)
+                rest = list(seq)[pos + 1:]
+                self.suffix[layer] = nn.Sequential(*rest)
+                inner = [m for r in rest for m in r.modules()]
+                sizes = [numel[id(site)]] + [numel[id(m)] for m in inner if id(m) in numel]
+                self.cost[layer] = sum(macs.get(id(m), 0) for m in inner)
+                self._row_bytes[layer] = 4 * (3 * max(sizes) + numel[id(site)]) + 64
+            else:
+                self.cost[layer] = total_macs
+                self._row_bytes[layer] = 4 * (3 * biggest + in_numel) + 64
+
+    @staticmethod
+    def _macs(m: nn.Module, shapes: dict[int, tuple[int, ...]]) -> int:
+        out = shapes.get(id(m))
+        if out is None:
+            return 0
+        if isinstance(m, nn.Conv2d):
+            return int(np.prod(out)) * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        if isinstance(m, nn.Linear):
+            return m.in_features * m.out_features
+        return 0
+
+    def row_bytes(self, layer: int) -> int:
+        """Rough peak bytes per (fault, image) row while evaluating faults of site ``layer``."""
+        return self._row_bytes[layer]
+
+    def golden(self, x: torch.Tensor, labels: torch.Tensor) -> _GenericGolden:
+        site_out: dict[int, torch.Tensor] = {}
+        handles = []
+        if self.suffix:
+            for layer, site in enumerate(self.sites):
+                handles.append(site.register_forward_hook(
+                    lambda mod, i, o, layer=layer: site_out.__setitem__(
+                        layer, (o.value if hasattr(o, "value") else o).detach())))
+        try:
+            logits = self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return _GenericGolden(x, labels, logits.argmax(1), site_out)
+
+    def eval_faults(self, g: _GenericGolden, fl: "_Faults", sub: np.ndarray, layer: int) -> np.ndarray:
+        """Correct counts of faults ``sub`` (all of site ``layer``) on one golden batch."""
+        dev = g.pred.device
+        f, n = len(sub), g.labels.shape[0]
+        values = torch.as_tensor(fl.value[sub], dtype=torch.float32, device=dev)
+        a = torch.as_tensor(fl.a[sub], device=dev)
+        b = torch.as_tensor(fl.b[sub], device=dev)
+        if self.suffix:
+            base = g.site_out[layer]
+            h = base.unsqueeze(0).repeat(f, *([1] * base.dim()))
+            _write_faults(h, fl.pattern, a, b, values)
+            logits = self.suffix[layer](h.view(f * n, *base.shape[1:]))
+        else:
+            def hook(mod: nn.Module, inp: Any, out: torch.Tensor) -> torch.Tensor:
+                out = (out.value if hasattr(out, "value") else out).clone()
+                _write_faults(out.view(f, n, *out.shape[1:]), fl.pattern, a, b, values)
+                return out
+
+            handle = self.sites[layer].register_forward_hook(hook)
+            try:
+                logits = self.model(g.x.repeat(f, *([1] * (g.x.dim() - 1))))
+            finally:
+                handle.remove()
+        pred = logits.argmax(1).view(f, n)
+        return (pred == g.labels.view(1, n)).sum(1).cpu().numpy().astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------
 # fault lists
 # ------------------------------------------------------------------------------------------
 
@@ -809,6 +993,54 @@ def _site_table(eng: _Engine) -> list[dict]:
     return out
 
 
+def _default_image_shape(model: nn.Module) -> tuple[int, int, int]:
+    from .models import DoReFaAlexNet
+
+    size = 224 if isinstance(model, DoReFaAlexNet) else 32
+    return (int(getattr(model, "in_channels", 3)), size, size)
+
+
+@torch.no_grad()
+def _probe_shapes(model: nn.Module, modules: Sequence[nn.Module], image_shape: tuple[int, ...],
+                  device: torch.device) -> dict[int, tuple[int, ...]]:
+    """Output shape (no batch dimension) of each of ``modules`` for one zero image, by id."""
+    shapes: dict[int, tuple[int, ...]] = {}
+
+    def record(mod: nn.Module, inp: Any, out: Any) -> None:
+        t = out.value if hasattr(out, "value") else out
+        if torch.is_tensor(t):
+            shapes[id(mod)] = tuple(t.shape[1:])
+
+    handles = [m.register_forward_hook(record) for m in modules]
+    try:
+        model(torch.zeros((1, *image_shape), device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+def _generic_site_table(model: nn.Module, image_shape: tuple[int, int, int]) -> list[dict]:
+    """The site table of :func:`_site_table` read from the model itself (any fatlib network with
+    activation sites): output shape of each site for ``image_shape``, its levels and their
+    integer codes (level / smallest step; the level's index when the levels are not one
+    scale's multiples). The model must be in eval mode."""
+    from .models import activation_levels, activation_sites
+
+    sites = activation_sites(model)
+    shapes = _probe_shapes(model, sites, tuple(image_shape), _model_device(model))
+    out = []
+    for layer, site in enumerate(sites):
+        levels = activation_levels(site).float()
+        try:
+            _, codes = _unit(levels, f"levels of activation site {layer}")
+        except ValueError:
+            codes = torch.arange(levels.numel(), dtype=torch.float32)
+        out.append({"layer": layer, "shape": shapes[id(site)], "levels": levels.tolist(),
+                    "codes": codes.long().tolist()})
+    return out
+
+
 def _check_pattern(pattern: str) -> None:
     if pattern not in PATTERNS:
         raise ValueError(f"pattern={pattern!r}: use one of {PATTERNS} (FAT Fig. 2: channel stuck@ "
@@ -817,6 +1049,7 @@ def _check_pattern(pattern: str) -> None:
 
 def _resolve_layers(sites: list[dict], pattern: str, layers: Sequence[int] | None) -> list[int]:
     allowed = [s["layer"] for s in sites if pattern == "channel" or len(s["shape"]) == 3]
+    fc_sites = [s["layer"] for s in sites if len(s["shape"]) != 3]
     if layers is None:
         return allowed
     if isinstance(layers, (int, np.integer)):
@@ -827,7 +1060,8 @@ def _resolve_layers(sites: list[dict], pattern: str, layers: Sequence[int] | Non
             raise ValueError(f"layers must be integers, got {L!r}")
         L = int(L)
         if L not in allowed:
-            why = (" (the pixel pattern needs a spatial site: FC sites 6 and 7 have no pixels)"
+            why = (" (the pixel pattern needs a spatial site: FC sites "
+                   f"{', '.join(map(str, fc_sites))} have no pixels)"
                    if pattern == "pixel" and 0 <= L < len(sites) else "")
             raise ValueError(f"layer {L} is not available for pattern {pattern!r}{why}; allowed: {allowed}")
         out.append(L)
@@ -941,15 +1175,16 @@ def _parse_shard(shard: Any) -> tuple[int, int] | None:
 
 def enumerate_faults(model: nn.Module, pattern: str = "channel", levels: Sequence[float] | None = None,
                      layers: Sequence[int] | None = None,
-                     image_shape: tuple[int, int, int] = (3, 32, 32)) -> pd.DataFrame:
+                     image_shape: tuple[int, int, int] | None = None) -> pd.DataFrame:
     """The fault space of FAT Algorithm 1 in canonical order: every (layer, channel, value) —
     or (layer, row, col, value) for the same-pixel pattern (Table IV) — with the default of every
-    level of every site's quantizer. Its length is the population size for :func:`estimate`."""
+    level of every site's quantizer. Its length is the population size for :func:`estimate`.
+    ``image_shape`` (C, H, W) sets the pixel positions; default 32×32 for CNV, 224×224 for
+    DoReFa-AlexNet."""
     _check_pattern(pattern)
-    model, dev = _prepare_model(model, None)
+    model, _ = _prepare_model(model, None)
     with _eval_mode(model):
-        eng = _Engine(model, dev, image_shape, tables=False)
-    sites = _site_table(eng)
+        sites = _generic_site_table(model, image_shape or _default_image_shape(model))
     lays = _resolve_layers(sites, pattern, layers)
     return _population(sites, pattern, lays, _resolve_levels(sites, lays, levels)).key_frame()
 
@@ -1191,17 +1426,27 @@ def stuck_at_campaign(model: nn.Module, data: Any, pattern: str = "channel",
                       store: str | os.PathLike | None = None, shard: tuple[int, int] | str | None = None,
                       sample: int | None = None, seed: int = 0, progress: bool = True,
                       faults: pd.DataFrame | Sequence[tuple] | None = None,
-                      memory_budget: int | None = None, chunk_size: int | None = None) -> pd.DataFrame:
+                      memory_budget: int | None = None, chunk_size: int | None = None,
+                      engine: str = "auto") -> pd.DataFrame:
     """Exhaustive single stuck-at campaign — FAT Algorithm 1 (channel stuck@, Tables I–III) or
     the same-pixel model (Table IV) — computed exactly, fast and resumably.
 
+    CNV runs on the fast engine of the module docstring. Every other network (DoReFa-AlexNet,
+    FAT Fig. 8) runs on the generic runner, exact by construction because it runs the model
+    itself: (fault, image) rows are stacked along the batch dimension and each row block gets its
+    fault where the site outputs it (after the golden prefix, computed once per image batch, when
+    the network is one ``nn.Sequential``). Same fault space, order, columns, manifest and store.
+
     Args:
-        model: a fatlib CNV (its own device is used unless ``device`` is given).
+        model: a fatlib CNV or DoReFaAlexNet (its own device is used unless ``device`` is given).
         data: a Dataset of ``(image, label)`` or a tuple ``(images, labels)``; images in [0, 1].
-        pattern: ``"channel"`` or ``"pixel"`` (sites 0–5 only; FC sites have no pixels).
+            The generic runner reads a long Dataset with ``fingerprint()``
+            (:class:`fatlib.data.ImageFolderDataset`) batch by batch instead of holding it.
+        pattern: ``"channel"`` or ``"pixel"`` (conv sites only; FC sites have no pixels).
         levels: stuck-at values (each must be a level of every selected site's quantizer);
             None: every level of each site (FAT §II).
-        layers: activation sites 0–7 (FAT Table I numbering); None: all (0–5 for ``"pixel"``).
+        layers: activation sites 0–7 (FAT Table I numbering; 0–6 for DoReFa-AlexNet); None: all
+            (the conv sites for ``"pixel"``).
         batch_size: images per golden batch (default 100; part of a store's identity).
         store: directory persisting results as they complete (resumable after any kill).
         shard: ``(i, n)`` or ``"i/n"``: evaluate faults ``i, i+n, i+2n, ...`` of the list.
@@ -1210,6 +1455,8 @@ def stuck_at_campaign(model: nn.Module, data: Any, pattern: str = "channel",
         memory_budget: bytes for stacked fault copies (default: half the free GPU memory, or
             256 MiB on the CPU).
         chunk_size: faults per persisted unit (default: about 4e10 MAC·images per unit).
+        engine: ``"auto"`` (fast engine for CNV, generic runner otherwise), ``"fast"`` or
+            ``"generic"`` (e.g. to check one against the other on a CNV).
 
     Returns:
         One row per fault, canonical order: ``layer``, ``channel`` | ``row``, ``col``, ``value``,
@@ -1224,12 +1471,28 @@ def stuck_at_campaign(model: nn.Module, data: Any, pattern: str = "channel",
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise ValueError(f"chunk_size={chunk_size!r} must be a positive integer")
-    images, labels = _as_tensors(data)
+    if engine not in ("auto", "fast", "generic"):
+        raise ValueError(f"engine={engine!r}: use 'auto', 'fast' (CNV only) or 'generic'")
+    from .models import CNV
+
     model, dev = _prepare_model(model, device)
+    if engine == "fast" and not isinstance(model, CNV):
+        raise ValueError(f"engine='fast' needs a CNV; {type(model).__name__} runs on engine='generic'")
+    generic = engine == "generic" or not isinstance(model, CNV)
+    src = _Source(data, lazy_ok=generic)
     budget = _memory_budget(dev, memory_budget)
     with _eval_mode(model):
-        eng = _Engine(model, dev, tuple(images.shape[1:]))
-        sites = _site_table(eng)
+        eng: _Engine | _GenericRunner
+        if generic:
+            eng = _GenericRunner(model, dev, src.image_shape)
+            sites = eng.table
+            cost = dict(eng.cost)
+            exact = True
+        else:
+            eng = _Engine(model, dev, src.image_shape)
+            sites = _site_table(eng)
+            cost = {s: sum(st.macs for st in eng.stages[i + 1:]) for s, i in eng.site_stage.items()}
+            exact = not eng.float_mode
         lays = _resolve_layers(sites, pattern, layers)
         lv = _resolve_levels(sites, lays, levels)
         pop = _population(sites, pattern, lays, lv)
@@ -1244,10 +1507,9 @@ def stuck_at_campaign(model: nn.Module, data: Any, pattern: str = "channel",
         campaign_faults = len(fl)
         if shard_t is not None:
             fl = fl.take(np.arange(shard_t[0], len(fl), shard_t[1]))
-        n_img = images.shape[0]
+        n_img = src.n
         bs = int(batch_size or DEFAULT_BATCH_SIZE)
         batches = [(s, min(n_img, s + bs)) for s in range(0, n_img, bs)]
-        cost = {s: sum(st.macs for st in eng.stages[i + 1:]) for s, i in eng.site_stage.items()}
         chunks = _plan_chunks(fl, cost, min(bs, n_img), chunk_size)
         manifest = {
             "format": STORE_FORMAT, "pattern": pattern, "layers": lays,
@@ -1257,31 +1519,32 @@ def stuck_at_campaign(model: nn.Module, data: Any, pattern: str = "channel",
             "explicit_faults": faults is not None,
             "faults_sha256": fl.digest(), "n_faults": len(fl), "campaign_faults": campaign_faults,
             "population_size": population_size, "population_by_layer": pop_by_layer,
-            "model_sha256": _model_fingerprint(model), "data_sha256": _data_fingerprint(images, labels),
+            "model_sha256": _model_fingerprint(model), "data_sha256": src.fingerprint(),
             "n_images": int(n_img), "batch_size": bs,
             "chunks_sha256": hashlib.sha256(json.dumps(chunks).encode()).hexdigest(),
-            "n_chunks": len(chunks), "exact": not eng.float_mode,
+            "n_chunks": len(chunks), "exact": exact,
             "model": repr(getattr(model, "extra_repr", lambda: "")()),
             "torch": torch.__version__,
         }
         st_obj = _Store(Path(store), manifest, chunks, len(batches)) if store is not None else None
         try:
-            correct, golden_correct = _run(eng, fl, chunks, batches, images, labels, dev, budget,
+            correct, golden_correct = _run(eng, fl, chunks, batches, src.fetch, dev, budget,
                                            st_obj, progress)
         finally:
             if st_obj is not None:
                 st_obj.close()
     meta = dict(manifest)
     meta.update({"golden_correct": int(golden_correct),
-                 "error_free": 100.0 * golden_correct / n_img, "engine": "fatlib.campaign"})
+                 "error_free": 100.0 * golden_correct / n_img,
+                 "engine": "fatlib.campaign/generic" if generic else "fatlib.campaign"})
     df = _frame(fl, correct, n_img, meta)
     if store is not None:
         save_results(df, Path(store) / RESULTS_FILE)
     return df
 
 
-def _run(eng: _Engine, fl: _Faults, chunks: list[tuple[int, int]], batches: list[tuple[int, int]],
-         images: torch.Tensor, labels: torch.Tensor, dev: torch.device, budget: int,
+def _run(eng: _Engine | _GenericRunner, fl: _Faults, chunks: list[tuple[int, int]],
+         batches: list[tuple[int, int]], fetch: Any, dev: torch.device, budget: int,
          store: _Store | None, progress: bool) -> tuple[np.ndarray, int]:
     from tqdm.auto import tqdm
 
@@ -1306,8 +1569,8 @@ def _run(eng: _Engine, fl: _Faults, chunks: list[tuple[int, int]], batches: list
         chunk_of[s:e] = k
     try:
         for b, (i0, i1) in enumerate(batches):
-            x = images[i0:i1].to(dev)
-            y = labels[i0:i1].to(dev)
+            x, y = fetch(i0, i1)
+            x, y = x.to(dev), y.to(dev)
             g = eng.golden(x, y)
             golden_correct += int(g.correct.sum())
             for L in sorted(chunks_of_layer):
@@ -1339,8 +1602,11 @@ def _run(eng: _Engine, fl: _Faults, chunks: list[tuple[int, int]], batches: list
     return per_batch.sum(0), golden_correct
 
 
-def _eval_faults(eng: _Engine, g: _Golden, fl: _Faults, sub: np.ndarray, layer: int) -> np.ndarray:
+def _eval_faults(eng: _Engine | _GenericRunner, g: _Golden | _GenericGolden, fl: _Faults,
+                 sub: np.ndarray, layer: int) -> np.ndarray:
     """Correct counts on one golden batch of faults ``sub`` (all of site ``layer``)."""
+    if isinstance(eng, _GenericRunner):
+        return eng.eval_faults(g, fl, sub, layer)
     dev = g.pred.device
     codes = torch.as_tensor(fl.code[sub], dtype=torch.float32, device=dev)
     values = torch.as_tensor(fl.value[sub], dtype=torch.float32, device=dev)
@@ -1376,7 +1642,8 @@ def naive_campaign(model: nn.Module, data: Any, pattern: str = "channel",
     """Reference implementation of FAT Algorithm 1: per fault, a forward hook overwrites the
     site's output (channel, or one position of all channels) and the unmodified brevitas model
     runs a full forward pass on every image — per-fault re-execution, as PyTorchFI does.
-    Same fault space, order and columns as :func:`stuck_at_campaign`."""
+    Same fault space, order and columns as :func:`stuck_at_campaign`; any fatlib network with
+    activation sites (CNV, DoReFa-AlexNet)."""
     from tqdm.auto import tqdm
 
     from .models import activation_sites
@@ -1386,8 +1653,7 @@ def naive_campaign(model: nn.Module, data: Any, pattern: str = "channel",
     model, dev = _prepare_model(model, device)
     bs = int(batch_size or DEFAULT_BATCH_SIZE)
     with _eval_mode(model):
-        eng = _Engine(model, dev, tuple(images.shape[1:]), tables=False)
-        sites_t = _site_table(eng)
+        sites_t = _generic_site_table(model, tuple(images.shape[1:]))
         lays = _resolve_layers(sites_t, pattern, layers)
         pop = _population(sites_t, pattern, lays, _resolve_levels(sites_t, lays, levels))
         fl = _explicit_faults(pop, faults) if faults is not None else pop

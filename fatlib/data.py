@@ -1,4 +1,5 @@
-"""Datasets of both papers: CIFAR-10, SVHN, GTSRB as 32×32 RGB images in [0, 1].
+"""Datasets of both papers: CIFAR-10, SVHN, GTSRB as 32×32 RGB images in [0, 1]; ImageNet (FAT
+Table II / Fig. 8) as an ImageFolder tree (:func:`imagefolder_dataset`, :func:`imagenet_dir`).
 
 Where data comes from, in order:
 
@@ -31,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .profiles import Profile
 
 __all__ = ["ArrayDataset", "load_dataset", "default_data_dir", "synthetic_dataset", "DATASETS",
-           "save_npz", "subset", "profile_dataset"]
+           "save_npz", "subset", "profile_dataset", "ImageFolderDataset", "imagefolder_dataset",
+           "imagenet_dir", "imagenet_candidates", "imagefolder_missing", "make_synthetic_imagefolder"]
 
 #: name -> (number of classes, horizontal flip in augmentation)
 DATASETS: dict[str, tuple[int, bool]] = {"cifar10": (10, True), "svhn": (10, False), "gtsrb": (43, False)}
@@ -289,3 +291,209 @@ def profile_dataset(name: str, split: str, profile: "str | Profile", data_dir: s
         ds.source = f"synthetic stand-in for {name} (real data not found) — {ds.source}"
         return ds
     return subset(ds, size, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------
+# ImageNet as an ImageFolder (FAT Table II / Fig. 8: DoReFa-Net)
+# --------------------------------------------------------------------------------------------
+
+#: the two splits of an ImageFolder tree (ImageNet: ``train/`` and ``val/``, one folder per class)
+IMAGEFOLDER_SPLITS = ("train", "val")
+_IMAGEFOLDER_LAYOUT = ("<root>/train/<class>/<image> and <root>/val/<class>/<image>, the same class "
+                       "folders in both (ImageNet: train/n01440764/*.JPEG ..., val/n01440764/*.JPEG ...)")
+_SYNTHETIC_DONE = "fatlib-synthetic-imagefolder.json"
+
+
+def imagenet_candidates(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Where ImageNet is looked for, in order: ``<data_dir>/imagenet``, ``$FATLIB_DATA/imagenet``,
+    the per-user cache ``$XDG_CACHE_HOME/fatlib/data/imagenet`` (duplicates removed)."""
+    out: list[Path] = []
+    if data_dir is not None and str(data_dir):
+        out.append(Path(data_dir).expanduser() / "imagenet")
+    env = os.environ.get("FATLIB_DATA")
+    if env:
+        out.append(Path(env).expanduser() / "imagenet")
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    out.append(Path(cache) / "fatlib" / "data" / "imagenet")
+    return list(dict.fromkeys(out))
+
+
+def imagefolder_missing(root: str | os.PathLike) -> str | None:
+    """Why ``root`` is not a usable ImageFolder tree (``train/`` and ``val/`` with class
+    folders), or None when it is."""
+    root = Path(root).expanduser()
+    for split in IMAGEFOLDER_SPLITS:
+        folder = root / split
+        if not folder.is_dir():
+            return f"no {folder}"
+        if not any(p.is_dir() for p in folder.iterdir()):
+            return f"{folder} has no class folders"
+    return None
+
+
+def imagenet_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The ImageNet ImageFolder root: the first of :func:`imagenet_candidates` that holds
+    ``train/`` and ``val/`` class folders; when none does, the first candidate (where it is
+    expected — check it with :func:`imagefolder_missing`)."""
+    cands = imagenet_candidates(data_dir)
+    for c in cands:
+        if imagefolder_missing(c) is None:
+            return c
+    return cands[0]
+
+
+def _imagefolder_transform(image_size: int, train: bool):
+    from torchvision import transforms as T
+
+    if train:  # the usual ImageNet training augmentation (tensorpack: fbresnet_augmentor)
+        return T.Compose([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), T.ToTensor()])
+    return T.Compose([T.Resize(int(image_size * 256 / 224)), T.CenterCrop(image_size), T.ToTensor()])
+
+
+class ImageFolderDataset(Dataset):
+    """One split of an ImageFolder tree as ``(float image C×H×W in [0, 1], label)`` items
+    (torchvision's ``ImageFolder`` underneath), optionally a seeded subset of ``limit`` images.
+
+    ``fingerprint()`` identifies the data (files, labels, image size, transform) without reading
+    pixels, so trained artifacts and campaign stores keyed by it are reused across runs even
+    though training crops are random."""
+
+    def __init__(self, root: str | os.PathLike, split: str, image_size: int, train_transform: bool,
+                 limit: int | None = None, seed: int = 0, name: str = "imagefolder",
+                 workers: int = 0) -> None:
+        from torchvision.datasets import ImageFolder
+
+        if split not in IMAGEFOLDER_SPLITS:
+            raise ValueError(f"split={split!r}: use one of {IMAGEFOLDER_SPLITS}")
+        if not isinstance(image_size, int) or image_size < 8:
+            raise ValueError(f"image_size={image_size!r}: give the side of the square crop in pixels")
+        root = Path(root).expanduser()
+        why = imagefolder_missing(root)
+        if why is not None:
+            raise FileNotFoundError(f"no ImageFolder data at {root} ({why}). Expected layout: "
+                                    f"{_IMAGEFOLDER_LAYOUT}.")
+        self.root, self.split, self.image_size = root, split, image_size
+        self.train_transform = bool(train_transform)
+        self.name, self.workers = name, int(workers)
+        self._folder = ImageFolder(str(root / split),
+                                   transform=_imagefolder_transform(image_size, self.train_transform))
+        self.classes = tuple(self._folder.classes)
+        if split == "val":
+            train_classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+            if list(self.classes) != train_classes:
+                raise ValueError(f"{root / 'val'} and {root / 'train'} have different class folders; "
+                                 f"expected layout: {_IMAGEFOLDER_LAYOUT}")
+        n = len(self._folder.samples)
+        if n == 0:
+            raise FileNotFoundError(f"{root / split} holds no images; expected layout: {_IMAGEFOLDER_LAYOUT}")
+        if limit is not None and limit <= 0:
+            raise ValueError(f"limit must be positive, got {limit}")
+        if limit is None or limit >= n:
+            self.indices = list(range(n))
+        else:
+            g = torch.Generator().manual_seed(seed)
+            self.indices = torch.randperm(n, generator=g)[:limit].sort().values.tolist()
+        part = "" if len(self.indices) == n else f" [{len(self.indices)} of {n}]"
+        self.source = f"{root / split}{part}"
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self._folder[self.indices[i]]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """Class index of every item (no image is read)."""
+        return torch.as_tensor([self._folder.samples[j][1] for j in self.indices], dtype=torch.long)
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256(f"{self.split}|{self.image_size}|{self.train_transform}|".encode())
+        base = self.root / self.split
+        for j in self.indices:
+            path, label = self._folder.samples[j]
+            h.update(f"{Path(path).relative_to(base).as_posix()}:{label}\n".encode())
+        return h.hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return (f"ImageFolderDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+                f"image_size={self.image_size}, classes={self.num_classes}, "
+                f"train_transform={self.train_transform}, source={self.source!r})")
+
+
+def imagefolder_dataset(root: str | os.PathLike, split: str, image_size: int, train_transform: bool,
+                        limit: int | None = None, seed: int = 0, name: str = "imagefolder",
+                        workers: int = 0) -> ImageFolderDataset:
+    """``split`` (``"train"`` or ``"val"``) of the ImageFolder tree at ``root`` as images of
+    ``image_size``² in [0, 1]: ``train_transform`` → RandomResizedCrop + horizontal flip, else
+    Resize(size·256/224) + CenterCrop (the standard ImageNet evaluation). ``limit`` keeps a
+    seeded subset. Raises :class:`FileNotFoundError` naming the expected layout when absent."""
+    return ImageFolderDataset(root, split, image_size, train_transform, limit=limit, seed=seed,
+                              name=name, workers=workers)
+
+
+def make_synthetic_imagefolder(root: str | os.PathLike, num_classes: int = 8, per_class: int = 32,
+                               image_size: int = 64, seed: int = 0, val_per_class: int | None = None) -> Path:
+    """Write a tiny learnable ImageFolder tree (``train/`` and ``val/``, PNG files) at ``root``
+    and return it: class *c* is a colour of its own (hue c / classes) with a brighter band whose
+    orientation also depends on *c*, plus noise — it survives random crops. Written into a
+    temporary folder and renamed into place; an existing complete tree with the same arguments
+    is reused."""
+    from PIL import Image
+
+    if num_classes < 2 or per_class < 1 or image_size < 8:
+        raise ValueError("need num_classes >= 2, per_class >= 1 and image_size >= 8")
+    val_per_class = per_class if val_per_class is None else val_per_class
+    import colorsys
+    import json
+    import shutil
+
+    root = Path(root).expanduser()
+    spec = {"num_classes": num_classes, "per_class": per_class, "val_per_class": val_per_class,
+            "image_size": image_size, "seed": seed, "format": 1}
+    done = root / _SYNTHETIC_DONE
+    if done.is_file():
+        try:
+            if json.loads(done.read_text()) == spec:
+                return root
+        except (OSError, ValueError):
+            pass
+        raise FileExistsError(f"{root} holds another synthetic ImageFolder; remove it or use another root")
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} exists and is not a synthetic ImageFolder written by fatlib")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.part-"))
+    try:
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:image_size, 0:image_size]
+        for split, count in (("train", per_class), ("val", val_per_class)):
+            for c in range(num_classes):
+                folder = tmp / split / f"class{c:03d}"
+                folder.mkdir(parents=True)
+                rgb = np.array(colorsys.hsv_to_rgb(c / num_classes, 0.8, 0.9)) * 255
+                band = (xx if c % 2 else yy) % 16 < 8
+                for k in range(count):
+                    img = rgb[None, None, :] * (0.6 + 0.4 * band[..., None])
+                    img = img + rng.normal(0, 20, (image_size, image_size, 3))
+                    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"{k:05d}.png")
+        (tmp / _SYNTHETIC_DONE).write_text(json.dumps(spec))
+        if root.exists() and not any(root.iterdir()):
+            root.rmdir()                     # an empty folder: replaced
+        try:
+            os.replace(tmp, root)
+        except OSError:
+            # another process finished the same tree first: use it
+            if done.is_file() and json.loads(done.read_text()) == spec:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return root
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root

@@ -1,6 +1,7 @@
 """FAT's experiments as one call each: train a CNV with a scheme, then run the stuck-at campaign
-on it (FAT §V, Tables I–IV, Figs. 3, 6, 7, 9, 10). Trained networks come from the artifact
-store and campaigns are cached (and resumable) beside them, so a notebook re-run costs nothing.
+on it (FAT §V, Tables I–IV, Figs. 3, 6, 7, 9, 10); DoReFa-Net on ImageNet likewise (Fig. 8).
+Trained networks come from the artifact store and campaigns are cached (and resumable) beside
+them, so a notebook re-run costs nothing.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from .training import TrainResult, data_fingerprint, train_cnv
 
 __all__ = ["FaultEvaluation", "evaluate_cnv", "data_missing", "table_row", "parse_list",
            "parse_networks", "per_layer_table", "reproduce_table", "wide", "TABLE_GROUPS",
-           "table_claim", "selective_tmr", "channels_needed_table"]
+           "table_claim", "selective_tmr", "channels_needed_table", "DataMissing", "ImageNetSource",
+           "imagenet_source", "evaluate_dorefa", "DoReFaFigure8", "dorefa_figure8"]
 
 
 @dataclass
@@ -304,3 +306,249 @@ def channels_needed_table(frontiers: pd.DataFrame, summary: pd.DataFrame,
             rows.append({"network": network, "training": training, "target": label,
                          "target_error": target, "channels": need["channels"], "cost": need["cost"]})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------
+# DoReFa-Net on ImageNet (FAT Table II last row, Fig. 8)
+# ------------------------------------------------------------------------------------------
+
+class DataMissing(FileNotFoundError):
+    """The data an experiment needs is not here; ``str(err)`` is the reason a page shows."""
+
+
+@dataclass
+class ImageNetSource:
+    """Where DoReFa-Net's data comes from: ImageNet (``synthetic`` False), a synthetic
+    ImageFolder stand-in (smoke profile only), or nowhere (``root`` None, ``reason`` says why)."""
+
+    root: Path | None
+    synthetic: bool
+    expected: Path
+    reason: str | None = None
+
+    @property
+    def runs(self) -> bool:
+        return self.root is not None
+
+    @property
+    def dataset(self) -> str:
+        return "synthetic-imagefolder" if self.synthetic else "imagenet"
+
+    def describe(self) -> str:
+        """One line for the page: what data the numbers come from."""
+        if self.root is None:
+            return f"not run: {self.reason}"
+        if self.synthetic:
+            return (f"a tiny synthetic ImageFolder at {self.root} stands in for ImageNet (not found at "
+                    f"{self.expected}; allowed at this profile only) — its numbers say nothing about ImageNet")
+        return f"ImageNet (ImageFolder) from {self.root}"
+
+
+def imagenet_source(profile: str | Profile, data_dir: str | os.PathLike | None = None,
+                    imagenet_dir: str | os.PathLike | None = None) -> ImageNetSource:
+    """Find ImageNet as an ImageFolder tree (``train/``, ``val/``): at ``imagenet_dir`` when
+    given, else the first of :func:`fatlib.data.imagenet_candidates` (``<data_dir>/imagenet``,
+    ``$FATLIB_DATA/imagenet``, the cache). When absent, a profile that allows synthetic data
+    (smoke) gets a tiny synthetic ImageFolder written under the artifact store; any other
+    profile gets ``reason`` ("ImageNet not found at ...") and ``runs`` False."""
+    from .data import imagefolder_missing, make_synthetic_imagefolder
+    from .data import imagenet_dir as find_imagenet
+    from .store import default_store_dir
+
+    prof = get_profile(profile)
+    expected = Path(imagenet_dir).expanduser() if imagenet_dir else find_imagenet(data_dir)
+    why = imagefolder_missing(expected)
+    if why is None:
+        return ImageNetSource(expected, False, expected)
+    if prof.allow_synthetic:
+        c, n, v = (prof.dorefa_synthetic_classes, prof.dorefa_synthetic_per_class,
+                   prof.dorefa_synthetic_val_per_class)
+        size = max(prof.dorefa_image_size, int(prof.dorefa_image_size * 256 / 224) + 1)
+        root = default_store_dir() / "data" / f"synthetic-imagefolder-c{c}-n{n}-v{v}-s{size}"
+        make_synthetic_imagefolder(root, num_classes=c, per_class=n, val_per_class=v, image_size=size)
+        return ImageNetSource(root, True, expected)
+    return ImageNetSource(None, False, expected,
+                          reason=f"ImageNet not found at {expected} ({why}); put ImageFolder train/ and "
+                                 "val/ there or pass IMAGENET_DIR")
+
+
+def _loader_workers(n_items: int) -> int:
+    return 0 if n_items < 5000 else max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def evaluate_dorefa(profile: str | Profile, scheme: str = "sat", p: float = 0.0, seed: int = 0,
+                    data_dir: str | os.PathLike | None = None,
+                    imagenet_dir: str | os.PathLike | None = None,
+                    device: str | torch.device | None = "auto", progress: bool = False) -> FaultEvaluation:
+    """Train (or reuse) DoReFa-Net's AlexNet W1A2 with ``scheme`` (``"sat"``, ``"fat-m2"`` —
+    FAT method 2 with channel injection, as in FAT Fig. 8 — ``"fat-m1"`` or ``"dropout2d"``) at
+    ``profile``'s sizes on ImageNet and run the single channel stuck@ campaign on the profile's
+    validation subset: exhaustive, or ``profile.dorefa_campaign_faults`` sampled faults (an
+    exhaustive campaign needs one pass over the validation images per fault; the campaign's
+    ``attrs["campaign"]`` has ``sample`` and ``population_size``). The campaign is stored beside
+    the trained artifact and resumed or reused on a re-run.
+
+    ImageNet is found as :func:`imagenet_source` says; where it is absent the smoke profile runs
+    on a synthetic ImageFolder and every other profile raises :class:`DataMissing` with the reason."""
+    from .campaign import enumerate_faults, stuck_at_campaign
+    from .data import imagefolder_dataset
+    from .training import dorefa_config, train
+
+    prof = get_profile(profile)
+    src = imagenet_source(prof, data_dir=data_dir, imagenet_dir=imagenet_dir)
+    if not src.runs:
+        raise DataMissing(src.reason)
+    size = prof.dorefa_image_size
+    train_ds = imagefolder_dataset(src.root, "train", size, True, limit=prof.dorefa_train_size, seed=seed,
+                                   name=src.dataset)
+    train_ds.workers = _loader_workers(len(train_ds))
+    test_ds = imagefolder_dataset(src.root, "val", size, False, limit=prof.dorefa_test_size, seed=seed,
+                                  name=src.dataset)
+    test_ds.workers = _loader_workers(len(test_ds))
+    config = dorefa_config(prof, scheme=scheme, p=p, seed=seed, num_classes=train_ds.num_classes,
+                           dataset=src.dataset)
+    trained = train(config, train_ds, test_ds, device=device, progress=progress, profile=prof.name)
+    sample = prof.dorefa_campaign_faults
+    if sample is not None and sample >= len(enumerate_faults(trained.model, image_shape=(3, size, size))):
+        sample = None
+    fp = data_fingerprint(test_ds).split(":")[-1]
+    folder = Path(trained.path) / f"campaign-channel-{fp}-{sample or 'all'}-s{seed}"
+    campaign = stuck_at_campaign(trained.model, test_ds, pattern="channel", store=folder, sample=sample,
+                                 seed=seed, progress=progress, device=device if device != "auto" else None)
+    error_free = float(campaign.attrs["campaign"]["error_free"])
+    cfg = trained.config
+    if scheme == "sat":
+        label = "DoReFa-Net SAT"
+    else:
+        kind = {"fat-m1": "FAT-m1", "fat-m2": "FAT", "dropout2d": "Dropout2D"}[scheme]
+        label = f"DoReFa-Net {kind} p={100 * cfg['p']:g}%"
+    return FaultEvaluation(label=label, network="DoReFa-Net", dataset=src.dataset, train=trained,
+                           campaign=campaign, error_free=error_free, campaign_pattern="channel",
+                           profile=prof.name)
+
+
+@dataclass
+class DoReFaFigure8:
+    """FAT Fig. 8 (and Table II's DoReFa-Net row) reproduced, or the reason it was not run.
+
+    ``summary``: one row per network (SAT, FAT at each p) with error-free / min / variance,
+    faults evaluated and the fault population; ``per_layer``: per network, layer and value the
+    min / max / mean accuracy; ``table2``: the paper's Table II row beside ours
+    (``paper.side_by_side``); ``claims``: ``(claim, holds or None when not run, evidence)``."""
+
+    source: ImageNetSource
+    profile: str
+    p_values: list[float]
+    evaluations: list[FaultEvaluation]
+    summary: pd.DataFrame
+    per_layer: pd.DataFrame
+    table2: pd.DataFrame
+    claims: list[tuple[str, bool | None, str]]
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.source.runs else f"not run: {self.source.reason}"
+
+    @property
+    def sat(self) -> FaultEvaluation | None:
+        return self.evaluations[0] if self.evaluations else None
+
+    @property
+    def fat(self) -> list[FaultEvaluation]:
+        return self.evaluations[1:]
+
+    def error_free(self) -> dict[str, float]:
+        return {e.label: e.error_free for e in self.evaluations}
+
+    def campaign_line(self) -> str:
+        """One line for the page: how many faults each campaign evaluated."""
+        if not self.evaluations:
+            return self.status
+        meta = self.evaluations[0].campaign.attrs["campaign"]
+        n, pop, images = int(meta["n_faults"]), int(meta["population_size"]), int(meta["n_images"])
+        if meta.get("sample") is None:
+            k = len(next(iter(meta["levels"].values())))
+            return (f"exhaustive: all {pop:,} single channel stuck@ faults (every channel of the "
+                    f"{len(meta['layers'])} activation sites at each of {k} levels) on {images:,} "
+                    "validation images per network")
+        return (f"{n:,} of the {pop:,} single channel stuck@ faults sampled uniformly (seed "
+                f"{meta['seed']}) on {images:,} validation images per network — the minimum is over the "
+                "sampled faults only (an upper bound of the true minimum)")
+
+
+#: FAT Table II's DoReFa-Net row: network and dataset as the paper spells them
+DOREFA_PAPER_ROW = ("DoReFa-Net", "ImageNet")
+
+
+def dorefa_figure8(profile: str | Profile, p_values: list[float], seed: int = 0,
+                   data_dir: str | os.PathLike | None = None,
+                   imagenet_dir: str | os.PathLike | None = None,
+                   device: str | torch.device | None = "auto") -> DoReFaFigure8:
+    """FAT Fig. 8: DoReFa-Net trained with SAT and with FAT method 2 (channel injection) at each
+    ``p_values`` (percent; the paper: 5 and 2.5), each evaluated with the single channel stuck@
+    campaign (:func:`evaluate_dorefa`); Table II's row (FAT at p = 2.5 %) beside ours. Where
+    ImageNet is absent (and the profile does not allow the synthetic stand-in) nothing is
+    trained: every table keeps the paper's numbers and says "not run: <reason>"."""
+    from .paper import fat_row, side_by_side
+
+    prof = get_profile(profile)
+    src = imagenet_source(prof, data_dir=data_dir, imagenet_dir=imagenet_dir)
+    row = fat_row(*DOREFA_PAPER_ROW, table="fat_table2")
+    paper_p = float(row["fat_p"])
+    evals: list[FaultEvaluation] = []
+    if src.runs:
+        kw = {"seed": seed, "data_dir": data_dir, "imagenet_dir": imagenet_dir, "device": device}
+        evals.append(evaluate_dorefa(prof, "sat", **kw))
+        evals += [evaluate_dorefa(prof, "fat-m2", p=p / 100, **kw) for p in p_values]
+    status = "ok" if src.runs else f"not run: {src.reason}"
+    cols = ["model", "scheme", "p", "error_free", "min", "variance", "faults", "population", "status"]
+    if evals:
+        summary = pd.DataFrame([{"model": e.label, **table_row(e),
+                                 "population": int(e.campaign.attrs["campaign"]["population_size"]),
+                                 "status": status} for e in evals])
+        summary = summary[cols + ["dataset", "profile"]]
+        per_layer = pd.concat([e.per_layer() for e in evals], ignore_index=True)
+    else:
+        summary = pd.DataFrame([{"model": "DoReFa-Net SAT", "scheme": "sat", "p": 0.0}]
+                               + [{"model": f"DoReFa-Net FAT p={p:g}%", "scheme": "fat-m2", "p": p}
+                                  for p in p_values]).reindex(columns=cols)
+        summary["status"] = status
+        per_layer = pd.DataFrame(columns=["network", "layer", "value", "min", "max", "mean", "count",
+                                          "error_free"])
+    sat = evals[0] if evals else None
+    fat = evals[1:]
+    at_paper_p = next((e for e in fat if abs(100 * e.train.config["p"] - paper_p) < 1e-9),
+                      fat[0] if fat else None)
+    rows = []
+    for group, ev in (("sat", sat), ("fat", at_paper_p)):
+        for q, attr in (("error_free", "error_free"), ("min", "minimum"), ("variance", "variance")):
+            rows.append({"quantity": f"{group.upper()} {q.replace('_', '-')}", "paper": float(row[f"{group}_{q}"]),
+                         "ours": getattr(ev, attr) if ev is not None else None})
+    rows.append({"quantity": "FAT p [%]", "paper": paper_p,
+                 "ours": 100 * at_paper_p.train.config["p"] if at_paper_p is not None else None})
+    rows.append({"quantity": "Ref. error-free (DoReFa-Net paper)", "paper": float(row["ref_error_free"]),
+                 "ours": None})
+    table2 = side_by_side(rows, prof.name)
+    table2["status"] = status
+
+    paper_evidence = (f"paper: SAT min {row['sat_min']:.2f}, error-free {row['sat_error_free']:.2f}, "
+                      f"variance {row['sat_variance']:.2f}; FAT (p={paper_p:g}%) min {row['fat_min']:.2f}, "
+                      f"error-free {row['fat_error_free']:.2f}, variance {row['fat_variance']:.2f}")
+    if sat is None:
+        claims: list[tuple[str, bool | None, str]] = [
+            ("FAT's minimum accuracy is above SAT's", None, paper_evidence),
+            ("FAT's error-free accuracy is not below SAT's", None, paper_evidence),
+            ("FAT lowers the variance", None, paper_evidence)]
+    else:
+        def ps(e: FaultEvaluation) -> str:
+            return f"p={100 * e.train.config['p']:g}%"
+        claims = [
+            ("FAT's minimum accuracy is above SAT's", all(e.minimum > sat.minimum for e in fat),
+             ", ".join(f"{ps(e)}: {e.minimum:.2f}" for e in fat) + f" vs SAT {sat.minimum:.2f}"),
+            ("FAT's error-free accuracy is not below SAT's", all(e.error_free >= sat.error_free for e in fat),
+             ", ".join(f"{ps(e)}: {e.error_free:.2f}" for e in fat) + f" vs SAT {sat.error_free:.2f}"),
+            ("FAT lowers the variance", all(e.variance < sat.variance for e in fat),
+             ", ".join(f"{ps(e)}: {e.variance:.3f}" for e in fat) + f" vs SAT {sat.variance:.3f}"),
+        ]
+    return DoReFaFigure8(source=src, profile=prof.name, p_values=list(p_values), evaluations=evals,
+                         summary=summary, per_layer=per_layer, table2=table2, claims=claims)

@@ -116,13 +116,14 @@ class ErrorInjection(nn.Module):
 
 
 def _sites_and_levels(model: nn.Module, pattern: str) -> list[tuple[int, nn.Module, torch.Tensor]]:
-    from .models import activation_levels, activation_sites
+    from .models import activation_levels, activation_sites, conv_site_count
 
     sites = activation_sites(model)
+    n_conv = conv_site_count(model)
     out = []
     for i, site in enumerate(sites):
-        if pattern == "pixel" and i >= 6:
-            continue  # same-pixel stuck@ exists only where there are pixels (conv layers 0-5)
+        if pattern == "pixel" and i >= n_conv:
+            continue  # same-pixel stuck@ exists only where there are pixels (CNV: conv sites 0-5)
         out.append((i, site, activation_levels(site)))
     return out
 
@@ -140,9 +141,10 @@ def _attach(site: nn.Module, layer: nn.Module) -> None:
 def insert_injection(model: nn.Module, pattern: str, p: float,
                      levels: Sequence[float] | None = None, enabled: bool = True,
                      generator: torch.Generator | None = None) -> list[ErrorInjection]:
-    """Put one :class:`ErrorInjection` right after each activation site of CNV (FAT Fig. 5),
-    its levels taken from that site's quantizer. The ``"pixel"`` pattern goes after the six conv
-    sites only (FC activations have no pixels). Returns the layers in site order.
+    """Put one :class:`ErrorInjection` right after each activation site of CNV (FAT Fig. 5) or
+    DoReFa-AlexNet, its levels taken from that site's quantizer. The ``"pixel"`` pattern goes
+    after the conv sites only (CNV's six, DoReFa-AlexNet's five: FC activations have no pixels).
+    Returns the layers in site order.
 
     ``levels`` restricts the injected values; each must be a level the site's quantizer can
     output, else :class:`ValueError`."""
@@ -176,15 +178,16 @@ def insert_dropout(model: nn.Module, p: float) -> list[nn.Module]:
     plain ``nn.Dropout(p)`` after each FC site, at the injection layers' places."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p={p!r} must lie in [0, 1]")
-    from .models import activation_sites
+    from .models import activation_sites, conv_site_count
 
     layers: list[nn.Module] = []
     sites = activation_sites(model)
+    n_conv = conv_site_count(model)
     if any(hasattr(site, _HOOK_ATTR) for site in sites):
         raise ValueError("this model already has injection or dropout layers; call "
                          "fatlib.injection.remove_injection(model) first")
     for i, site in enumerate(sites):
-        layer = nn.Dropout2d(p) if i < 6 else nn.Dropout(p)
+        layer = nn.Dropout2d(p) if i < n_conv else nn.Dropout(p)
         _attach(site, layer)
         layers.append(layer)
     return layers

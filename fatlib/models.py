@@ -4,12 +4,14 @@
   brevitas' ``bnn_pynq`` example builds it: six valid 3×3 convolutions (64-64-128-128-256-256)
   with max-pooling after the 2nd and 4th, three fully connected layers (256-512-512-classes),
   BatchNorm, ``QuantIdentity`` activations, an 8-bit input quantizer and ``TensorNorm`` last.
+* :func:`dorefa_alexnet` — DoReFa-Net's AlexNet W1A2 (Zhou et al. 2016), the ImageNet network of
+  FAT Table II and Fig. 8, in brevitas, after tensorpack's ``alexnet-dorefa.py``.
 * :func:`vgg16` and :func:`mobilenet_v1` — CIFAR-size classification stand-ins for the
   SSD-VGG and SSD-MobileNet backbones of FT-DeepNets (see ``../shared/papers/README.md``).
 
-:func:`activation_sites` numbers CNV's eight activation quantizers 0–7 as in FAT Table I, and
-:func:`activation_levels` lists every value such a quantizer can output — the stuck-at values of
-FAT's error models.
+:func:`activation_sites` numbers CNV's eight activation quantizers 0–7 as in FAT Table I (and
+DoReFa-AlexNet's seven 0–6), and :func:`activation_levels` lists every value such a quantizer can
+output — the stuck-at values of FAT's error models.
 """
 from __future__ import annotations
 
@@ -20,7 +22,10 @@ __all__ = [
     "CNV",
     "TensorNorm",
     "cnv",
+    "DoReFaAlexNet",
+    "dorefa_alexnet",
     "activation_sites",
+    "conv_site_count",
     "activation_levels",
     "vgg16",
     "mobilenet_v1",
@@ -187,15 +192,30 @@ def cnv(weight_bits: int, act_bits: int, num_classes: int = 10, in_channels: int
 
 
 def activation_sites(model: nn.Module) -> list[nn.Module]:
-    """The activation quantizers of CNV in order, numbered 0–7 as in FAT Table I
-    (six after the convolutions, two after the hidden FC layers; the input quantizer is not one)."""
-    if not isinstance(model, CNV):
-        raise ValueError(f"activation_sites needs a fatlib CNV, got {type(model).__name__}")
+    """The activation quantizers of a FAT network in order: CNV's numbered 0–7 as in FAT Table I
+    (six after the convolutions, two after the hidden FC layers; the input quantizer is not one),
+    DoReFa-AlexNet's 0–6 (five after the convolutions, two after the hidden FC layers)."""
     from brevitas.nn import QuantIdentity
 
-    sites = [m for m in model.conv_features[1:] if isinstance(m, QuantIdentity)]
-    sites += [m for m in model.linear_features if isinstance(m, QuantIdentity)]
-    return sites
+    if isinstance(model, CNV):
+        sites = [m for m in model.conv_features[1:] if isinstance(m, QuantIdentity)]
+        sites += [m for m in model.linear_features if isinstance(m, QuantIdentity)]
+        return sites
+    if isinstance(model, DoReFaAlexNet):
+        return [m for m in model.layers if isinstance(m, QuantIdentity)]
+    raise ValueError(f"activation_sites needs a fatlib CNV or DoReFaAlexNet, got {type(model).__name__}")
+
+
+def conv_site_count(model: nn.Module) -> int:
+    """How many of :func:`activation_sites` follow a convolution (the rest follow FC layers):
+    6 for CNV, 5 for DoReFa-AlexNet. Only these sites have pixels (FAT's same-pixel model)."""
+    if isinstance(model, CNV):
+        from brevitas.nn import QuantIdentity
+
+        return sum(isinstance(m, QuantIdentity) for m in model.conv_features[1:])
+    if isinstance(model, DoReFaAlexNet):
+        return len(DOREFA_CONVS)
+    raise ValueError(f"conv_site_count needs a fatlib CNV or DoReFaAlexNet, got {type(model).__name__}")
 
 
 @torch.no_grad()
@@ -216,6 +236,128 @@ def activation_levels(site: nn.Module) -> torch.Tensor:
     finally:
         site.train(was_training)
     return levels
+
+
+# --------------------------------------------------------------------------------------------
+# DoReFa-Net AlexNet (FAT Table II / Fig. 8, ImageNet)
+# --------------------------------------------------------------------------------------------
+
+#: (out_channels, kernel, stride, padding, groups, max-pool after) of DoReFa-AlexNet's convolutions,
+#: as in tensorpack's ``examples/DoReFa-Net/alexnet-dorefa.py`` (``split=2`` is ``groups=2``)
+DOREFA_CONVS: tuple[tuple[int, int, int, int, int, bool], ...] = (
+    (96, 12, 4, 0, 1, False),
+    (256, 5, 1, 2, 2, True),
+    (384, 3, 1, 1, 1, True),
+    (384, 3, 1, 1, 2, False),
+    (256, 3, 1, 1, 2, True),
+)
+#: hidden fully connected widths of DoReFa-AlexNet
+DOREFA_FCS: tuple[int, ...] = (4096, 4096)
+DOREFA_WEIGHT_BITS = (1,)
+DOREFA_ACT_BITS = (2, 3, 4)
+
+
+def _dorefa_weight_quant():
+    """Binary weights with one per-tensor scale, the mean of |W| — DoReFa-Net's ``fw`` for
+    1-bit weights (``sign(W) · E(|W|)``) as a brevitas injector in the style of
+    ``CommonWeightQuant``."""
+    from brevitas.core.scaling import ScalingImplType
+    from brevitas.inject.enum import StatsOp
+
+    weight_quant, _, _ = _quantizers()
+
+    class DoReFaBinaryWeightQuant(weight_quant):
+        scaling_impl_type = ScalingImplType.STATS
+        scaling_stats_op = StatsOp.AVE
+
+    return DoReFaBinaryWeightQuant
+
+
+class DoReFaAlexNet(nn.Module):
+    """DoReFa-Net's AlexNet (Zhou et al. 2016) as FAT evaluates it on ImageNet (§V-B, Fig. 8).
+
+    Built after tensorpack's ``alexnet-dorefa.py``: ``conv0`` 96 12×12 stride 4 (valid), ``conv1``
+    256 5×5 (2 groups), max-pool 3/2, ``conv2`` 384 3×3, max-pool 3/2, ``conv3`` 384 3×3 (2 groups),
+    ``conv4`` 256 3×3 (2 groups), max-pool 3/2, ``fc0`` 4096, ``fc1`` 4096, ``fct`` classes. The
+    first and the last layer keep float weights (DoReFa-Net quantizes neither); the others have
+    binary weights with a mean-|W| scale. Every conv / hidden FC layer is followed by BatchNorm and
+    the activation quantizer — unsigned, ``act_bits`` bits in [0, 1], i.e. levels
+    {0, 1/3, 2/3, 1} for A2, DoReFa's ``fa(clip(x, 0, 1))`` — then the max-pool where there is one.
+    These seven quantizers are the activation sites 0–6 (five conv, two FC).
+
+    Departures from tensorpack, so that every site is a FAT injection site with the same levels:
+    BatchNorm also after ``conv0`` (tensorpack has none there) and the activation after ``fc1`` is
+    quantized too (tensorpack only clips it); pools follow the quantizer (they commute with it).
+    An ``AdaptiveMaxPool2d(6)`` before ``fc0`` is the identity at 224×224 and lets the network run
+    on small images (at least 44×44). Input images are in [0, 1] (tensorpack: ``image / 255``).
+    ``forward`` is exactly ``self.layers(x)``.
+    """
+
+    def __init__(self, weight_bits: int = 1, act_bits: int = 2, num_classes: int = 1000,
+                 width: float = 1.0, in_channels: int = 3) -> None:
+        super().__init__()
+        from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+
+        _, act_quant, _ = _quantizers()
+        weight_quant = _dorefa_weight_quant()
+        self.weight_bits, self.act_bits = weight_bits, act_bits
+        self.num_classes, self.in_channels, self.width = num_classes, in_channels, width
+
+        def act() -> nn.Module:
+            return QuantIdentity(act_quant=act_quant, bit_width=act_bits, signed=False,
+                                 narrow_range=False, min_val=0.0, max_val=1.0)
+
+        layers: list[nn.Module] = []
+        ch = in_channels
+        for i, (out_ch, k, stride, pad, groups, pool) in enumerate(DOREFA_CONVS):
+            out_ch = _scaled(out_ch, width)
+            out_ch += (-out_ch) % groups          # grouped convs need a multiple of the groups
+            if i == 0:
+                layers.append(nn.Conv2d(ch, out_ch, k, stride=stride, padding=pad, bias=False))
+            else:
+                layers.append(QuantConv2d(ch, out_ch, k, stride=stride, padding=pad, groups=groups,
+                                          bias=False, weight_quant=weight_quant,
+                                          weight_bit_width=weight_bits))
+            layers += [nn.BatchNorm2d(out_ch, eps=1e-4, momentum=0.1), act()]
+            if pool:
+                last = i == len(DOREFA_CONVS) - 1
+                layers.append(nn.MaxPool2d(3, 2, padding=0 if last else 1))
+            ch = out_ch
+        layers += [nn.AdaptiveMaxPool2d(6), nn.Flatten()]
+        features = ch * 36
+        for out_f in DOREFA_FCS:
+            out_f = _scaled(out_f, width)
+            layers += [QuantLinear(features, out_f, bias=False, weight_quant=weight_quant,
+                                   weight_bit_width=weight_bits),
+                       nn.BatchNorm1d(out_f, eps=1e-4, momentum=0.1), act()]
+            features = out_f
+        layers.append(nn.Linear(features, num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+    def extra_repr(self) -> str:
+        return (f"W{self.weight_bits}A{self.act_bits}, num_classes={self.num_classes}, "
+                f"in_channels={self.in_channels}, width={self.width}")
+
+
+def dorefa_alexnet(weight_bits: int = 1, act_bits: int = 2, num_classes: int = 1000,
+                   width: float = 1.0, in_channels: int = 3) -> DoReFaAlexNet:
+    """Build DoReFa-Net's AlexNet W\\ *w*\\ A\\ *a* (FAT Table II, Fig. 8: W1A2, activation levels
+    {0, 1/3, 2/3, 1}). ``width`` scales every conv and hidden FC channel count; ``width=1`` is
+    the paper's network."""
+    if weight_bits not in DOREFA_WEIGHT_BITS:
+        raise ValueError(f"weight_bits={weight_bits!r}: DoReFa-AlexNet supports {DOREFA_WEIGHT_BITS} "
+                         "(binary weights with a mean-|W| scale, as in FAT's W1A2 DoReFa-Net)")
+    if act_bits not in DOREFA_ACT_BITS:
+        raise ValueError(f"act_bits={act_bits!r}: DoReFa-AlexNet supports {DOREFA_ACT_BITS}")
+    if not (isinstance(width, (int, float)) and 0 < width <= 4):
+        raise ValueError(f"width={width!r}: use a channel multiplier in (0, 4], 1.0 for the paper")
+    if num_classes < 2 or in_channels < 1:
+        raise ValueError("num_classes must be >= 2 and in_channels >= 1")
+    return DoReFaAlexNet(weight_bits, act_bits, num_classes=num_classes, width=width,
+                         in_channels=in_channels)
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,17 +450,21 @@ def mobilenet_v1(num_classes: int = 10, width: float = 1.0) -> MobileNetV1:
 
 def build_model(arch: str, num_classes: int = 10, width: float = 1.0,
                 weight_bits: int | None = None, act_bits: int | None = None) -> nn.Module:
-    """Build a network by name: ``"cnv"`` (needs ``weight_bits``, ``act_bits``), ``"vgg16"``,
-    ``"mobilenet_v1"``. Used by the trainer and the artifact store to rebuild saved models."""
+    """Build a network by name: ``"cnv"`` (needs ``weight_bits``, ``act_bits``),
+    ``"dorefa-alexnet"`` (default W1A2), ``"vgg16"``, ``"mobilenet_v1"``. Used by the trainer and
+    the artifact store to rebuild saved models."""
     if arch == "cnv":
         if weight_bits is None or act_bits is None:
             raise ValueError("arch 'cnv' needs weight_bits and act_bits")
         return cnv(weight_bits, act_bits, num_classes=num_classes, width=width)
+    if arch == "dorefa-alexnet":
+        return dorefa_alexnet(1 if weight_bits is None else weight_bits,
+                              2 if act_bits is None else act_bits, num_classes=num_classes, width=width)
     if arch == "vgg16":
         return vgg16(num_classes=num_classes, width=width)
     if arch == "mobilenet_v1":
         return mobilenet_v1(num_classes=num_classes, width=width)
-    raise ValueError(f"unknown arch {arch!r}: use 'cnv', 'vgg16' or 'mobilenet_v1'")
+    raise ValueError(f"unknown arch {arch!r}: use 'cnv', 'dorefa-alexnet', 'vgg16' or 'mobilenet_v1'")
 
 
 @torch.no_grad()

@@ -33,10 +33,13 @@ def side_by_side(rows: list[dict], profile: str) -> pd.DataFrame:
     return df
 
 
-def claims_table(claims: list[tuple[str, bool, str]]) -> pd.DataFrame:
-    """A claims table: (the paper's claim, whether it holds on our numbers, the numbers behind it)."""
-    return pd.DataFrame([{"claim": c, "verdict": "holds" if bool(h) else "does not hold", "evidence": e}
-                         for c, h, e in claims])
+def claims_table(claims: list[tuple[str, bool | None, str]]) -> pd.DataFrame:
+    """A claims table: (the paper's claim, whether it holds on our numbers, the numbers behind it).
+    A claim whose experiment did not run (``None``) gets the verdict "not run"."""
+    def verdict(h: bool | None) -> str:
+        return "not run" if h is None else ("holds" if bool(h) else "does not hold")
+
+    return pd.DataFrame([{"claim": c, "verdict": verdict(h), "evidence": e} for c, h, e in claims])
 
 
 #: fatlib dataset names → the papers' spelling

@@ -13,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 
 __all__ = ["feature_map_grid", "injection_example", "cnv_graph", "min_max_per_layer",
-           "learning_curve", "paper_vs_ours", "tmr_frontiers"]
+           "learning_curve", "paper_vs_ours", "tmr_frontiers", "row_paper_vs_ours"]
 
 
 def feature_map_grid(rows: dict[str, torch.Tensor], channels: int = 8, title: str = "") -> Figure:
@@ -166,6 +166,41 @@ def tmr_frontiers(frontiers: pd.DataFrame, title: str = "") -> Figure:
     ax.set_xlim(left=1.0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def row_paper_vs_ours(table: pd.DataFrame, groups: Sequence[str] = ("SAT", "FAT"), title: str = "",
+                      note: str = "") -> Figure:
+    """One row of a FAT summary table, the paper's numbers (hollow) against ours (filled): per
+    group, the error-free accuracy (circle) and the minimum accuracy under single stuck@ faults
+    (triangle), joined by a line. ``table`` is a :func:`fatlib.paper.side_by_side` frame with
+    quantities ``"<group> error-free"`` and ``"<group> min"``; where ours are missing (not run)
+    only the paper's are drawn and ``note`` says why."""
+    vals = table.set_index("quantity")
+    fig, ax = plt.subplots(figsize=(8.5, 0.9 * len(groups) + 1.8))
+    for k, group in enumerate(groups):
+        for src, dy, filled in (("paper", -0.12, False), ("ours", 0.12, True)):
+            ef = pd.to_numeric(vals.loc[f"{group} error-free", src], errors="coerce")
+            mn = pd.to_numeric(vals.loc[f"{group} min", src], errors="coerce")
+            if pd.isna(ef) or pd.isna(mn):
+                continue
+            y = k + dy
+            face = f"C{k}" if filled else "white"
+            ax.hlines(y, mn, ef, color=f"C{k}", lw=2 if filled else 1, ls="-" if filled else "--")
+            ax.plot(ef, y, "o", mfc=face, color=f"C{k}", ms=7, label=f"{group} {src} error-free")
+            ax.plot(mn, y, "<", mfc=face, color=f"C{k}", ms=7, label=f"{group} {src} min")
+    ax.set_yticks(range(len(groups)), groups)
+    ax.set_ylim(len(groups) - 0.5, -0.5)
+    ax.set_xlabel("accuracy [%]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if note:
+        import textwrap
+
+        ax.text(0.5, -0.32, "\n".join(textwrap.wrap(note, 110)), transform=ax.transAxes, ha="center",
+                va="top", fontsize=7, color="#444444")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -7,7 +7,8 @@ how many faults a campaign samples, how many images a campaign evaluates. It nev
   data is absent, and says so).
 * ``cpu`` — the default of ``make book``: the whole book on a 2-core machine in at most 120 minutes.
 * ``paper`` — the papers' hyper-parameters (FAT §V: 1000 epochs for W1A1, 500 otherwise, batch
-  100, full data, width 1, exhaustive campaigns); meant for a GPU.
+  100, full data, width 1, exhaustive campaigns; DoReFa-Net: its own ImageNet recipe); meant for
+  GPUs.
 """
 from __future__ import annotations
 
@@ -40,6 +41,23 @@ class Profile:
     ftd_epochs: int
     #: whether synthetic data may stand in when the real data is absent (smoke only).
     allow_synthetic: bool = False
+    #: DoReFa-Net AlexNet on ImageNet (FAT Table II, Fig. 8): channel multiplier, square image
+    #: side in pixels, epochs, batch size, training / test images (None: all of ImageNet's
+    #: train / val), faults sampled per campaign (None: exhaustive). The paper values follow
+    #: DoReFa-Net's recipe (tensorpack ``alexnet-dorefa.py``: 224×224 crops, batch 128, 100
+    #: epochs of 10,000 steps ≈ 1.28 M images each, i.e. ~100 ImageNet epochs).
+    dorefa_width: float = 1.0
+    dorefa_image_size: int = 224
+    dorefa_epochs: int = 100
+    dorefa_batch_size: int = 128
+    dorefa_train_size: int | None = None
+    dorefa_test_size: int | None = None
+    dorefa_campaign_faults: int | None = None
+    #: the synthetic ImageFolder that stands in for ImageNet where that is allowed (smoke):
+    #: classes and training / test images per class
+    dorefa_synthetic_classes: int = 8
+    dorefa_synthetic_per_class: int = 32
+    dorefa_synthetic_val_per_class: int = 8
 
     def cnv_epochs(self, weight_bits: int, act_bits: int) -> int:
         """Epochs for CNV W\\ *w*\\ A\\ *a* (FAT §V: W1A1 trains twice as long)."""
@@ -55,6 +73,17 @@ class Profile:
                 f"{self.batch_size}, {self.seeds} seed(s), campaigns {camp}; FT-DeepNets networks width "
                 f"{self.ftd_width}, {self.ftd_epochs} epochs")
 
+    def describe_dorefa(self) -> str:
+        """One line saying what this profile changes for DoReFa-Net on ImageNet (FAT Fig. 8)."""
+        tr = "all" if self.dorefa_train_size is None else f"{self.dorefa_train_size:,}"
+        te = "all" if self.dorefa_test_size is None else f"{self.dorefa_test_size:,}"
+        camp = ("exhaustive" if self.dorefa_campaign_faults is None
+                else f"{self.dorefa_campaign_faults:,} sampled faults")
+        return (f"profile `{self.name}`: DoReFa-AlexNet width {self.dorefa_width}, "
+                f"{self.dorefa_image_size}×{self.dorefa_image_size} images, {self.dorefa_epochs} "
+                f"epoch(s), batch {self.dorefa_batch_size}, {tr} training and {te} validation "
+                f"images, campaigns {camp}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -62,10 +91,14 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", cnv_width=0.125, epochs_w1a1=1, epochs_other=1, train_size=256,
                      test_size=128, batch_size=64, seeds=1, campaign_faults=24, ftd_width=0.125,
-                     ftd_epochs=1, allow_synthetic=True),
+                     ftd_epochs=1, allow_synthetic=True, dorefa_width=0.0625, dorefa_image_size=64,
+                     dorefa_epochs=4, dorefa_batch_size=16, dorefa_train_size=256,
+                     dorefa_test_size=64, dorefa_campaign_faults=48),
     "cpu": Profile("cpu", cnv_width=0.25, epochs_w1a1=8, epochs_other=6, train_size=10000,
                    test_size=2000, batch_size=100, seeds=3, campaign_faults=None, ftd_width=0.25,
-                   ftd_epochs=6),
+                   ftd_epochs=6, dorefa_width=0.25, dorefa_image_size=96, dorefa_epochs=2,
+                   dorefa_batch_size=128, dorefa_train_size=10000, dorefa_test_size=500,
+                   dorefa_campaign_faults=200),
     "paper": Profile("paper", cnv_width=1.0, epochs_w1a1=1000, epochs_other=500, train_size=None,
                      test_size=None, batch_size=100, seeds=3, campaign_faults=None, ftd_width=1.0,
                      ftd_epochs=200),

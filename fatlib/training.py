@@ -29,10 +29,12 @@ from .store import ArtifactStore, build_from_config
 
 __all__ = ["TrainConfig", "TrainResult", "cnv_config", "train", "train_cnv", "evaluate",
            "predict", "resolve_device", "sqr_hinge_loss", "SCHEMES", "ftd_config", "train_ftd",
-           "FTD_ARCHS"]
+           "FTD_ARCHS", "FAT_ARCHS", "dorefa_config"]
 
 #: training schemes: standard training, FAT method 1 / method 2 (§IV-C), Dropout2D (§V-D).
 SCHEMES = ("sat", "fat-m1", "fat-m2", "dropout2d")
+#: networks with FAT activation sites (injection / dropout layers go there): CNV, DoReFa-AlexNet
+FAT_ARCHS = ("cnv", "dorefa-alexnet")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class TrainConfig:
     pattern: str | None = None
     #: injection (or dropout) probability in [0, 1]
     p: float = 0.0
+    #: epochs at which the learning rate is multiplied by ``lr_gamma`` (instead of every
+    #: ``lr_step`` epochs); None for step decay. Left out of :meth:`to_dict` when None, so the
+    #: keys of configs without it are unchanged.
+    lr_milestones: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
@@ -74,26 +80,43 @@ class TrainConfig:
             raise ValueError(f"loss={self.loss!r}: use 'sqr_hinge' or 'cross_entropy'")
         if self.epochs < 1 or self.batch_size < 1 or self.lr_step < 1:
             raise ValueError("epochs, batch_size and lr_step must be positive")
+        if self.lr_milestones is not None:
+            ms = tuple(self.lr_milestones)
+            if not ms or any(not isinstance(m, int) or m < 1 for m in ms) or list(ms) != sorted(ms):
+                raise ValueError(f"lr_milestones={self.lr_milestones!r}: give ascending positive epochs")
+            object.__setattr__(self, "lr_milestones", ms)
         if not 0.0 <= self.p <= 1.0:
             raise ValueError(f"p={self.p!r} must lie in [0, 1] (a probability, not a percent)")
         if self.scheme in ("fat-m1", "fat-m2"):
             if self.pattern not in ("channel", "pixel", "element"):
                 raise ValueError(f"scheme {self.scheme!r} needs pattern 'channel', 'pixel' or 'element'")
-            if self.arch != "cnv":
-                raise ValueError("FAT schemes insert injection layers at CNV's activation sites: arch must be 'cnv'")
+            if self.arch not in FAT_ARCHS:
+                raise ValueError("FAT schemes insert injection layers at the activation sites of CNV or "
+                                 f"DoReFa-AlexNet: arch must be one of {FAT_ARCHS}")
         elif self.scheme == "dropout2d":
-            if self.arch != "cnv":
-                raise ValueError("the dropout2d scheme uses CNV's activation sites: arch must be 'cnv'")
+            if self.arch not in FAT_ARCHS:
+                raise ValueError("the dropout2d scheme uses the activation sites of CNV or DoReFa-AlexNet: "
+                                 f"arch must be one of {FAT_ARCHS}")
         elif self.pattern is not None or self.p != 0.0:
             raise ValueError("scheme 'sat' takes no pattern and p=0")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["lr_milestones"] is None:
+            del out["lr_milestones"]
+        else:
+            out["lr_milestones"] = list(out["lr_milestones"])
+        return out
 
     @property
     def label(self) -> str:
         """Short name as in the papers' tables, e.g. ``CNVW1A1 FAT-m1 channel p=5%``."""
-        name = f"CNVW{self.weight_bits}A{self.act_bits}" if self.arch == "cnv" else self.arch
+        if self.arch == "cnv":
+            name = f"CNVW{self.weight_bits}A{self.act_bits}"
+        elif self.arch == "dorefa-alexnet":
+            name = f"DoReFa-AlexNet W{self.weight_bits}A{self.act_bits}"
+        else:
+            name = self.arch
         if self.scheme == "sat":
             return f"{name} SAT"
         pat = f" {self.pattern}" if self.pattern else ""
@@ -141,6 +164,8 @@ def sqr_hinge_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def data_fingerprint(ds: Dataset) -> str:
     """A short fingerprint of a dataset (name, size, labels, a sample of pixels) for the store key."""
     h = hashlib.sha256()
+    if hasattr(ds, "fingerprint"):  # ImageFolderDataset: files and transform, no pixels read
+        return f"{getattr(ds, 'name', type(ds).__name__)}:{len(ds)}:{ds.fingerprint()}"  # type: ignore[arg-type]
     if isinstance(ds, ArrayDataset):
         h.update(ds.labels.numpy().tobytes())
         h.update(ds.images[:: max(1, len(ds) // 64)].numpy().tobytes())
@@ -164,7 +189,9 @@ def _batches(ds: Dataset, batch_size: int, shuffle: bool, generator: torch.Gener
         for start in range(0, n, batch_size):
             yield ds.batch(order[start:start + batch_size], generator=generator, device=device)
     else:
-        loader = DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator)
+        workers = int(getattr(ds, "workers", 0) or 0)
+        loader = DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                            num_workers=workers, persistent_workers=False)
         for x, y in loader:
             yield x.to(device), y.to(device)
 
@@ -235,7 +262,11 @@ def train(config: TrainConfig, train_data: Dataset, test_data: Dataset | None = 
     else:
         opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                               weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.lr_step, gamma=config.lr_gamma)
+    if config.lr_milestones:
+        sched: Any = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(config.lr_milestones),
+                                                          gamma=config.lr_gamma)
+    else:
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.lr_step, gamma=config.lr_gamma)
     loss_fn = sqr_hinge_loss if config.loss == "sqr_hinge" else nn.functional.cross_entropy
     if isinstance(train_data, ArrayDataset):
         train_data = replace(train_data, augment=config.augment)
@@ -362,3 +393,27 @@ def train_ftd(profile: str | Profile, arch: str, dataset: str = "cifar10", seed:
     config = ftd_config(prof, arch, dataset=dataset, seed=seed, num_classes=train_ds.num_classes)
     return train(config, train_ds, test_ds, device=device, store=store, progress=progress,
                  profile=prof.name)
+
+
+def dorefa_config(profile: str | Profile, scheme: str = "sat", p: float = 0.0, seed: int = 0,
+                  num_classes: int = 1000, dataset: str = "imagenet",
+                  pattern: str | None = None) -> TrainConfig:
+    """Training config of DoReFa-Net's AlexNet W1A2 (FAT Table II, Fig. 8) at the sizes of
+    ``profile``. The recipe is DoReFa-Net's own (tensorpack ``examples/DoReFa-Net/alexnet-dorefa.py``,
+    which FAT used): Adam with learning rate 1e-4 (tensorpack's epsilon 1e-5 is not kept),
+    cross-entropy, batch 128, 100 epochs with the rate multiplied by 0.2 at epochs 56 and 64 —
+    here at the same fractions (0.56, 0.64) of the profile's epochs. Not kept: tensorpack's
+    weight decay of 5e-6 on the FC weights. Latent weights are clipped to [-1, 1] as for CNV.
+    FAT schemes inject with ``pattern`` (default ``"channel"``, FAT's model for Fig. 8)."""
+    prof = get_profile(profile)
+    if scheme in ("fat-m1", "fat-m2") and pattern is None:
+        pattern = "channel"
+    epochs = prof.dorefa_epochs
+    milestones = tuple(sorted({max(1, round(f * epochs)) for f in (0.56, 0.64)}))
+    return TrainConfig(arch="dorefa-alexnet", dataset=dataset, num_classes=num_classes,
+                       weight_bits=1, act_bits=2, width=prof.dorefa_width, epochs=epochs,
+                       batch_size=prof.dorefa_batch_size, optimizer="adam", lr=1e-4,
+                       lr_step=max(1, epochs), lr_gamma=0.2, lr_milestones=milestones,
+                       weight_decay=0.0, loss="cross_entropy", clip_weights=True, augment=True,
+                       train_size=prof.dorefa_train_size, seed=seed, scheme=scheme,
+                       pattern=pattern if scheme in ("fat-m1", "fat-m2") else None, p=p)

@@ -12,6 +12,14 @@ def _verdict(v):
     return v in ("holds", "does not hold")
 
 
+def _verdict_or_not_run(v):
+    return v in ("holds", "does not hold", "not run")
+
+
+def _pct_or_not_run(v):
+    return v == "not run" or _pct(v)
+
+
 GLUED: dict[str, dict] = {
     "fat-table1-fig03-sat-channel-stuck": {
         "t1_fig03": _figure, "t1_error_free": _pct, "t1_min": _pct, "t1_faults": lambda v: v > 0,
@@ -29,6 +37,13 @@ GLUED: dict[str, dict] = {
     "fat-table2-sat-vs-fat": {
         "t2_figure": _figure, "t2_rows_run": lambda v: v >= 6, "t2_rows_total": lambda v: v == 12,
         "t2_claim_0": _verdict, "t2_claim_1": _verdict, "t2_claim_2": _verdict,
+    },
+    "fat-fig08-imagenet": {
+        "fig08_figure": _figure, "fig08_table2_figure": _figure,
+        "fig08_status": lambda v: v == "ok" or v.startswith("not run: "),
+        "fig08_sat_min": _pct_or_not_run, "fig08_fat_min_best": _pct_or_not_run,
+        "fig08_claim_0": _verdict_or_not_run, "fig08_claim_1": _verdict_or_not_run,
+        "fig08_claim_2": _verdict_or_not_run,
     },
     "fat-fig09-selective-tmr": {
         "fig09_figure": _figure, "fig09_claim_0": _verdict, "fig09_claim_1": _verdict,
