@@ -30,21 +30,47 @@ _HOOK_ATTR = "_fatlib_hook"
 _LAYER_ATTR = "fat_injection"
 
 
+def _replaced_index(mask: torch.Tensor, shape: torch.Size) -> tuple[tuple, torch.Tensor]:
+    """Index of the replaced sites for ``out[index] = ...``: the draw's non-broadcast dims get the
+    positions of ``mask``'s True entries, its broadcast dims (e.g. H×W of the channel pattern, C
+    of the pixel pattern) a full slice. Also returns those positions as a tuple for ``value``."""
+    hits = mask.nonzero(as_tuple=True)
+    index = tuple(slice(None) if m == 1 and s != 1 else h for m, s, h in zip(mask.shape, shape, hits))
+    return index, hits
+
+
 class _Replace(torch.autograd.Function):
     """Forward: replaced sites take their level (Eq. 1). Backward: exactly zero gradient at
     replaced sites, the rest unchanged and unscaled (Eq. 3). ``mask`` and ``value`` have the
-    broadcast shape of the draw (e.g. N×C×1×1), so only they are saved; the backward is a single
-    ``masked_fill`` (``torch.where``'s own backward also materialises a tensor of zeros)."""
+    broadcast shape of the draw (e.g. N×C×1×1).
+
+    On the CPU both directions are a copy plus an indexed write of the replaced (sample, channel)
+    planes / (sample, position) columns only — about a third of the time of ``torch.where``
+    with a broadcast mask, which reads three tensors and writes one (the FAT overhead goal of
+    ``benchmarks/fat_overhead.py``). On CUDA, where ``nonzero`` would synchronise the host at
+    every site, the same values come from ``torch.where`` / ``masked_fill``."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, mask: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(mask)
-        return torch.where(mask, value, x)
+        if x.is_cuda:
+            ctx.save_for_backward(mask)
+            ctx.index = None
+            return torch.where(mask, value, x)
+        index, hits = _replaced_index(mask, x.shape)
+        n_sliced = sum(isinstance(i, slice) for i in index)
+        out = x.clone()
+        out[index] = value[hits].view(-1, *([1] * n_sliced))
+        ctx.index = index
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (mask,) = ctx.saved_tensors
-        return grad.masked_fill(mask, 0.0), None, None
+        if ctx.index is None:
+            (mask,) = ctx.saved_tensors
+            return grad.masked_fill(mask, 0.0), None, None
+        g = grad.clone()
+        g[ctx.index] = 0.0
+        return g, None, None
 
 
 class ErrorInjection(nn.Module):

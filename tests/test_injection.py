@@ -193,3 +193,30 @@ def test_site_table_reads_fig5_from_the_model():
     assert table[table.kind == "conv"]["shape"].tolist()[0] == "16×30×30"
     assert table[table.kind == "pool"]["shape"].tolist() == ["16×14×14", "32×5×5"]
     assert injection.site_table(net, "pixel")["kind"].tolist().count("inject") == 6
+
+
+@pytest.mark.parametrize("pattern,shape", [
+    ("channel", (6, 5, 7, 3)), ("pixel", (6, 5, 7, 3)), ("element", (6, 5, 7, 3)),
+    ("channel", (9, 11)), ("element", (9, 11)),
+    ("channel", (4, 3, 1, 1)), ("pixel", (4, 1, 2, 5)), ("channel", (4, 1, 2, 5)),
+])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_indexed_write_equals_where_and_masked_fill(pattern, shape, channels_last):
+    """The CPU path (copy + indexed write) gives the values and gradients of the CUDA path
+    (torch.where forward, masked_fill backward), bit for bit, for every pattern and odd shapes."""
+    if channels_last and len(shape) != 4:
+        pytest.skip("channels-last needs 4-D")
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(shape, generator=g)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    layer = ErrorInjection(pattern, 0.5, [-1.0, 0.0, 1.0], generator=torch.Generator().manual_seed(1))
+    y = layer(x)
+    up = torch.randn(shape, generator=g)
+    (gx,) = torch.autograd.grad(y, x, up)
+    mask = layer.last_mask
+    value = layer.levels[layer.last_index]
+    assert mask.any() and not mask.all()
+    assert torch.equal(y, torch.where(mask, value, x.detach()))
+    assert torch.equal(gx, up.masked_fill(mask, 0.0))
