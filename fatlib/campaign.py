@@ -14,7 +14,10 @@ layers 1 and 3) for every image: a whole channel (all spatial positions; for the
 one neuron), or one position across all channels. ``value`` is one of the levels the site's
 quantizer can output (:func:`fatlib.models.activation_levels`). The pixel pattern exists only
 where there are pixels: sites 0–5 (conv); the FC sites 6, 7 have no spatial position, are skipped
-by default and refused when asked for (a "pixel" of an FC layer would be the whole layer).
+by default and refused when asked for (a "pixel" of an FC layer would be the whole layer). Site 5
+(a 1×1 map in CNV) is skipped by default for the same reason — its one pixel is the whole layer,
+which leaves the output constant; the paper's Table IV minima (≥ 64.93 %) exclude it — but runs
+when asked for by number.
 
 Results are tidy DataFrames, one row per fault in canonical order — ``layer``, ``channel`` (or
 ``row``, ``col``), ``value`` ascending — with ``correct``, ``total`` and ``accuracy`` (percent).
@@ -1047,11 +1050,18 @@ def _check_pattern(pattern: str) -> None:
                          "or same pixel in all channels stuck@)")
 
 
-def _resolve_layers(sites: list[dict], pattern: str, layers: Sequence[int] | None) -> list[int]:
+def _resolve_layers(sites: list[dict], pattern: str, layers: Sequence[int] | None,
+                    explicit_faults: bool = False) -> list[int]:
     allowed = [s["layer"] for s in sites if pattern == "channel" or len(s["shape"]) == 3]
     fc_sites = [s["layer"] for s in sites if len(s["shape"]) != 3]
+    if layers is None and explicit_faults:
+        return allowed      # explicit faults may name any site that has the pattern
     if layers is None:
-        return allowed
+        # A 1×1 map has one position: its "pixel" is the whole layer stuck, which makes the
+        # network's output constant (chance accuracy) — not the same-pixel model of Table IV,
+        # whose minima (≥ 64.93 %) rule it out. Asked for by number, it still runs.
+        return [L for L in allowed if pattern == "channel" or
+                int(np.prod(sites[L]["shape"][1:])) > 1] or allowed
     if isinstance(layers, (int, np.integer)):
         layers = [int(layers)]
     out = []
@@ -1171,6 +1181,18 @@ def _parse_shard(shard: Any) -> tuple[int, int] | None:
     if n < 1 or not 0 <= i < n:
         raise ValueError(f"shard=({i}, {n}): needs n >= 1 and 0 <= i < n")
     return i, n
+
+
+def default_layers(model: nn.Module, pattern: str = "channel",
+                   image_shape: tuple[int, int, int] | None = None) -> list[int]:
+    """The activation sites a campaign with ``layers=None`` covers (FAT Algorithm 1): every site
+    for ``"channel"``; for ``"pixel"`` (Table IV) the conv sites whose map has more than one
+    position (see the module docstring)."""
+    _check_pattern(pattern)
+    model, _ = _prepare_model(model, None)
+    with _eval_mode(model):
+        sites = _generic_site_table(model, image_shape or _default_image_shape(model))
+    return _resolve_layers(sites, pattern, None)
 
 
 def enumerate_faults(model: nn.Module, pattern: str = "channel", levels: Sequence[float] | None = None,
@@ -1446,7 +1468,7 @@ def stuck_at_campaign(model: nn.Module, data: Any, pattern: str = "channel",
         levels: stuck-at values (each must be a level of every selected site's quantizer);
             None: every level of each site (FAT §II).
         layers: activation sites 0–7 (FAT Table I numbering; 0–6 for DoReFa-AlexNet); None: all
-            (the conv sites for ``"pixel"``).
+            (for ``"pixel"``: the conv sites whose map has more than one position).
         batch_size: images per golden batch (default 100; part of a store's identity).
         store: directory persisting results as they complete (resumable after any kill).
         shard: ``(i, n)`` or ``"i/n"``: evaluate faults ``i, i+n, i+2n, ...`` of the list.
@@ -1493,7 +1515,7 @@ def stuck_at_campaign(model: nn.Module, data: Any, pattern: str = "channel",
             sites = _site_table(eng)
             cost = {s: sum(st.macs for st in eng.stages[i + 1:]) for s, i in eng.site_stage.items()}
             exact = not eng.float_mode
-        lays = _resolve_layers(sites, pattern, layers)
+        lays = _resolve_layers(sites, pattern, layers, explicit_faults=faults is not None)
         lv = _resolve_levels(sites, lays, levels)
         pop = _population(sites, pattern, lays, lv)
         fl = _explicit_faults(pop, faults) if faults is not None else pop
@@ -1654,7 +1676,7 @@ def naive_campaign(model: nn.Module, data: Any, pattern: str = "channel",
     bs = int(batch_size or DEFAULT_BATCH_SIZE)
     with _eval_mode(model):
         sites_t = _generic_site_table(model, tuple(images.shape[1:]))
-        lays = _resolve_layers(sites_t, pattern, layers)
+        lays = _resolve_layers(sites_t, pattern, layers, explicit_faults=faults is not None)
         pop = _population(sites_t, pattern, lays, _resolve_levels(sites_t, lays, levels))
         fl = _explicit_faults(pop, faults) if faults is not None else pop
         sites = activation_sites(model)
@@ -1945,7 +1967,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--levels", type=float, nargs="+", default=None,
                    help="stuck-at values (default: every level of each site's quantizer)")
     p.add_argument("--layers", type=int, nargs="+", default=None,
-                   help="activation sites 0-7 (default: all; 0-5 for --pattern pixel)")
+                   help="activation sites 0-7 (default: all; for --pattern pixel the conv sites whose map has more than one position, 0-4 on CNV)")
     p.add_argument("--batch-size", type=int, default=None, help=f"images per batch (default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--store", default=None, help="directory that persists progress; re-run to resume")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .data import load_dataset, profile_dataset
+from .data import load_dataset, profile_dataset, subset
 from .profiles import Profile, get_profile
 from .training import TrainResult, data_fingerprint, train_cnv
 
@@ -87,15 +87,19 @@ def evaluate_cnv(profile: str | Profile, weight_bits: int, act_bits: int, scheme
     single stuck@ campaign with ``campaign_pattern`` on the profile's test split (exhaustive, or
     ``profile.campaign_faults`` sampled faults). The campaign is stored beside the trained
     artifact and resumed or reused on a re-run."""
-    from .campaign import golden_accuracy, stuck_at_campaign
+    from .campaign import default_layers, golden_accuracy, stuck_at_campaign
 
     prof = get_profile(profile)
     trained = train_cnv(prof, weight_bits, act_bits, dataset=dataset, scheme=scheme, pattern=pattern,
                         p=p, seed=seed, data_dir=data_dir, device=device, progress=progress)
     test = profile_dataset(dataset, "test", prof, data_dir=data_dir, seed=seed)
+    if campaign_pattern == "pixel" and prof.pixel_campaign_images is not None:
+        test = subset(test, prof.pixel_campaign_images, seed=seed)
     fp = data_fingerprint(test).split(":")[-1]
     sample = prof.campaign_faults
-    folder = Path(trained.path) / f"campaign-{campaign_pattern}-{fp}-{sample or 'all'}-s{seed}"
+    lays = "" if campaign_pattern == "channel" else \
+        "-L" + "".join(map(str, default_layers(trained.model, campaign_pattern)))
+    folder = Path(trained.path) / f"campaign-{campaign_pattern}{lays}-{fp}-{sample or 'all'}-s{seed}"
     images = test.images.float().div(255.0)
     campaign = stuck_at_campaign(trained.model, (images, test.labels), pattern=campaign_pattern,
                                  store=folder, sample=sample, seed=seed, progress=progress,

@@ -41,6 +41,9 @@ class Profile:
     ftd_epochs: int
     #: whether synthetic data may stand in when the real data is absent (smoke only).
     allow_synthetic: bool = False
+    #: test images a same-pixel campaign (Table IV) evaluates: a seeded stratified subset of the
+    #: test split (None: all of it). Every position of every level is still tried.
+    pixel_campaign_images: int | None = None
     #: DoReFa-Net AlexNet on ImageNet (FAT Table II, Fig. 8): channel multiplier, square image
     #: side in pixels, epochs, batch size, training / test images (None: all of ImageNet's
     #: train / val), faults sampled per campaign (None: exhaustive). The paper values follow
@@ -68,10 +71,12 @@ class Profile:
         tr = "all" if self.train_size is None else f"{self.train_size:,}"
         te = "all" if self.test_size is None else f"{self.test_size:,}"
         camp = "exhaustive" if self.campaign_faults is None else f"{self.campaign_faults:,} sampled faults"
+        pix = ("" if self.pixel_campaign_images is None
+               else f" (same-pixel campaigns on {self.pixel_campaign_images:,} of the test images)")
         return (f"profile `{self.name}`: CNV width {self.cnv_width}, {self.epochs_w1a1} epochs (W1A1) / "
                 f"{self.epochs_other} (others), {tr} training and {te} test images, batch "
-                f"{self.batch_size}, {self.seeds} seed(s), campaigns {camp}; FT-DeepNets networks width "
-                f"{self.ftd_width}, {self.ftd_epochs} epochs")
+                f"{self.batch_size}, {self.seeds} seed(s), campaigns {camp}{pix}; FT-DeepNets networks "
+                f"width {self.ftd_width}, {self.ftd_epochs} epochs")
 
     def describe_dorefa(self) -> str:
         """One line saying what this profile changes for DoReFa-Net on ImageNet (FAT Fig. 8)."""
@@ -95,7 +100,8 @@ PROFILES: dict[str, Profile] = {
                      dorefa_epochs=4, dorefa_batch_size=16, dorefa_train_size=256,
                      dorefa_test_size=64, dorefa_campaign_faults=48),
     "cpu": Profile("cpu", cnv_width=0.25, epochs_w1a1=8, epochs_other=6, train_size=10000,
-                   test_size=2000, batch_size=100, seeds=3, campaign_faults=None, ftd_width=0.25,
+                   test_size=2000, batch_size=100, seeds=3, campaign_faults=None, pixel_campaign_images=500,
+                   ftd_width=0.25,
                    ftd_epochs=6, dorefa_width=0.25, dorefa_image_size=96, dorefa_epochs=2,
                    dorefa_batch_size=128, dorefa_train_size=10000, dorefa_test_size=500,
                    dorefa_campaign_faults=200),

@@ -135,8 +135,7 @@ def test_pixel_exact(which, request):
     """Same-pixel stuck@ on every conv site (incl. the pooled sites 1, 3 and the odd borders)."""
     model = request.getfixturevalue(which)
     x, y = _data(12, seed=4)
-    space = C.enumerate_faults(model, pattern="pixel")
-    assert sorted(space["layer"].unique()) == [0, 1, 2, 3, 4, 5]      # FC sites have no pixels
+    space = C.enumerate_faults(model, pattern="pixel", layers=[0, 1, 2, 3, 4, 5])
     rng = np.random.default_rng(0)
     pick = []
     for L in range(6):
@@ -152,6 +151,24 @@ def test_pixel_exact(which, request):
     ref = C.naive_campaign(model, (x, y), pattern="pixel", faults=sub)
     assert (sub["correct"].to_numpy() == ref["correct"].to_numpy()).all()
     assert sub["correct"].nunique() > 2
+
+
+def test_pixel_default_skips_fc_and_one_pixel_maps(w1a1):
+    """Table IV's same-pixel model: FC sites have no pixels; site 5 is a 1×1 map whose one pixel
+    is the whole layer — stuck, the output no longer depends on the image (chance accuracy,
+    which the paper's minima rule out), so the default leaves it out; by number it still runs."""
+    assert C.default_layers(w1a1, "channel") == list(range(8))
+    assert C.default_layers(w1a1, "pixel") == [0, 1, 2, 3, 4]
+    assert sorted(C.enumerate_faults(w1a1, pattern="pixel")["layer"].unique()) == [0, 1, 2, 3, 4]
+    x, y = _data(16, seed=5)
+    site5 = C.stuck_at_campaign(w1a1, (x, y), pattern="pixel", layers=[5], progress=False)
+    assert len(site5) == 2                                   # one position, two A1 levels
+    assert site5.attrs["campaign"]["layers"] == [5]
+    for v in site5["value"]:
+        ref = C.naive_campaign(w1a1, (x, y), pattern="pixel", faults=[(5, 0, 0, v)])
+        assert int(ref["correct"].iloc[0]) == int(site5.loc[site5["value"] == v, "correct"].iloc[0])
+        # a constant output: the accuracy is the share of the one predicted class
+        assert int(ref["correct"].iloc[0]) in {int((y == c).sum()) for c in range(10)}
 
 
 def test_results_independent_of_batching(w2a2):
