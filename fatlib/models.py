@@ -175,6 +175,14 @@ class CNV(nn.Module):
                 f"in_channels={self.in_channels}, width={self.width}")
 
 
+def _check_shape_args(width: float, num_classes: int, in_channels: int) -> None:
+    """Refuse a width outside (0, 4], fewer than 2 classes or no input channel."""
+    if not (isinstance(width, (int, float)) and 0 < width <= 4):
+        raise ValueError(f"width={width!r}: use a channel multiplier in (0, 4], 1.0 for the paper")
+    if num_classes < 2 or in_channels < 1:
+        raise ValueError("num_classes must be >= 2 and in_channels >= 1")
+
+
 def cnv(weight_bits: int, act_bits: int, num_classes: int = 10, in_channels: int = 3,
         width: float = 1.0) -> CNV:
     """Build CNV W\\ *w*\\ A\\ *a* (FAT §V; FINN's CNV). ``width`` scales every conv and hidden FC
@@ -184,10 +192,7 @@ def cnv(weight_bits: int, act_bits: int, num_classes: int = 10, in_channels: int
                          "(the papers' W1A1, W1A2, W1A3, W1A4, W2A2)")
     if act_bits not in SUPPORTED_ACT_BITS:
         raise ValueError(f"act_bits={act_bits!r}: CNV supports {SUPPORTED_ACT_BITS}")
-    if not (isinstance(width, (int, float)) and 0 < width <= 4):
-        raise ValueError(f"width={width!r}: use a channel multiplier in (0, 4], 1.0 for the paper")
-    if num_classes < 2 or in_channels < 1:
-        raise ValueError("num_classes must be >= 2 and in_channels >= 1")
+    _check_shape_args(width, num_classes, in_channels)
     return CNV(weight_bits, act_bits, num_classes=num_classes, in_channels=in_channels, width=width)
 
 
@@ -352,10 +357,7 @@ def dorefa_alexnet(weight_bits: int = 1, act_bits: int = 2, num_classes: int = 1
                          "(binary weights with a mean-|W| scale, as in FAT's W1A2 DoReFa-Net)")
     if act_bits not in DOREFA_ACT_BITS:
         raise ValueError(f"act_bits={act_bits!r}: DoReFa-AlexNet supports {DOREFA_ACT_BITS}")
-    if not (isinstance(width, (int, float)) and 0 < width <= 4):
-        raise ValueError(f"width={width!r}: use a channel multiplier in (0, 4], 1.0 for the paper")
-    if num_classes < 2 or in_channels < 1:
-        raise ValueError("num_classes must be >= 2 and in_channels >= 1")
+    _check_shape_args(width, num_classes, in_channels)
     return DoReFaAlexNet(weight_bits, act_bits, num_classes=num_classes, width=width,
                          in_channels=in_channels)
 

@@ -17,6 +17,11 @@ from dataclasses import asdict, dataclass
 __all__ = ["Profile", "PROFILES", "get_profile"]
 
 
+def _count(n: int | None, when_none: str, unit: str = "") -> str:
+    """``n`` with thousands separators and ``unit``, or ``when_none`` (for :meth:`Profile.describe`)."""
+    return when_none if n is None else f"{n:,}{unit}"
+
+
 @dataclass(frozen=True)
 class Profile:
     """Sizes of one scale profile (see module docstring)."""
@@ -68,9 +73,8 @@ class Profile:
 
     def describe(self) -> str:
         """One line saying what this profile changes, for the book's pages."""
-        tr = "all" if self.train_size is None else f"{self.train_size:,}"
-        te = "all" if self.test_size is None else f"{self.test_size:,}"
-        camp = "exhaustive" if self.campaign_faults is None else f"{self.campaign_faults:,} sampled faults"
+        tr, te = _count(self.train_size, "all"), _count(self.test_size, "all")
+        camp = _count(self.campaign_faults, "exhaustive", " sampled faults")
         pix = ("" if self.pixel_campaign_images is None
                else f" (same-pixel campaigns on {self.pixel_campaign_images:,} of the test images)")
         return (f"profile `{self.name}`: CNV width {self.cnv_width}, {self.epochs_w1a1} epochs (W1A1) / "
@@ -80,10 +84,8 @@ class Profile:
 
     def describe_dorefa(self) -> str:
         """One line saying what this profile changes for DoReFa-Net on ImageNet (FAT Fig. 8)."""
-        tr = "all" if self.dorefa_train_size is None else f"{self.dorefa_train_size:,}"
-        te = "all" if self.dorefa_test_size is None else f"{self.dorefa_test_size:,}"
-        camp = ("exhaustive" if self.dorefa_campaign_faults is None
-                else f"{self.dorefa_campaign_faults:,} sampled faults")
+        tr, te = _count(self.dorefa_train_size, "all"), _count(self.dorefa_test_size, "all")
+        camp = _count(self.dorefa_campaign_faults, "exhaustive", " sampled faults")
         return (f"profile `{self.name}`: DoReFa-AlexNet width {self.dorefa_width}, "
                 f"{self.dorefa_image_size}×{self.dorefa_image_size} images, {self.dorefa_epochs} "
                 f"epoch(s), batch {self.dorefa_batch_size}, {tr} training and {te} validation "
