@@ -64,3 +64,24 @@ def test_data_missing(tmp_path):
     assert experiments.data_missing("svhn", tmp_path, profile="smoke") is None  # synthetic stand-in
     with pytest.raises(ValueError, match="table"):
         experiments.reproduce_table("fat_table9", "smoke")
+
+
+def test_pixel_campaign_images_and_layers(tmp_path, monkeypatch):
+    """Profile.pixel_campaign_images sizes the Table IV campaigns only (channel campaigns keep the
+    whole test split), and the same-pixel store is named after its layers (0-4: no 1×1 map)."""
+    import dataclasses
+
+    from fatlib import profiles
+
+    monkeypatch.setenv("FATLIB_STORE", str(tmp_path / "store"))
+    prof = dataclasses.replace(profiles.get_profile("smoke"), name="smoke", pixel_campaign_images=40,
+                               campaign_faults=6)
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    pix = experiments.evaluate_cnv(prof, 1, 1, campaign_pattern="pixel", data_dir=empty, device="cpu")
+    chan = experiments.evaluate_cnv(prof, 1, 1, campaign_pattern="channel", data_dir=empty, device="cpu")
+    assert set(pix.campaign["total"]) == {40}
+    assert set(chan.campaign["total"]) == {prof.test_size}
+    assert pix.campaign.attrs["campaign"]["layers"] == [0, 1, 2, 3, 4]
+    assert any(p.name.startswith("campaign-pixel-L01234-") for p in pix.train.path.iterdir())
+    assert "same-pixel campaigns on 40" in prof.describe()
