@@ -186,12 +186,15 @@ def reproduce_table(name: str, profile: str | Profile, fat_scheme: str = "fat-m2
     out = []
     for idx, row in table.iterrows():
         dataset = inverse.get(row["dataset"], str(row["dataset"]).lower())
-        reason = None
-        if not str(row["network"]).startswith("CNV"):
-            reason = f"{row['network']} on {row['dataset']}: see the fat-fig08-imagenet page"
+        dorefa = str(row["network"]) == "DoReFa-Net"
+        if dorefa:  # FAT Table II's last row: the Fig. 8 networks (same cache as that page)
+            reason = imagenet_source(prof, data_dir=data_dir).reason if campaign_pattern == "channel" \
+                else f"DoReFa-Net is evaluated under channel stuck@ only (asked: {campaign_pattern})"
+        elif not str(row["network"]).startswith("CNV"):
+            reason = f"{row['network']} on {row['dataset']}: no such network in fatlib"
         else:
             reason = data_missing(dataset, data_dir, prof)
-        w, a = parse_networks(str(row["network"]))[0] if reason is None else (None, None)
+        w, a = parse_networks(str(row["network"]))[0] if reason is None and not dorefa else (None, None)
         for group, scheme in TABLE_GROUPS[name].items():
             cols = [c for c in table.columns if c.startswith(group + "_") and not c.endswith("_p")]
             if all(pd.isna(row[c]) for c in cols):
@@ -204,8 +207,12 @@ def reproduce_table(name: str, profile: str | Profile, fat_scheme: str = "fat-m2
                     kw = {"scheme": fat_scheme, "pattern": campaign_pattern, "p": p}
                 elif scheme == "dropout2d":
                     kw = {"scheme": "dropout2d", "p": p}
-                ev = evaluate_cnv(prof, w, a, dataset=dataset, campaign_pattern=campaign_pattern,
-                                  seed=seed, data_dir=data_dir, device=device, **kw)
+                if dorefa:
+                    ev = evaluate_dorefa(prof, scheme=kw["scheme"], p=kw.get("p", 0.0), seed=seed,
+                                         data_dir=data_dir, device=device)
+                else:
+                    ev = evaluate_cnv(prof, w, a, dataset=dataset, campaign_pattern=campaign_pattern,
+                                      seed=seed, data_dir=data_dir, device=device, **kw)
             for col in cols:
                 quantity = col[len(group) + 1:]
                 ours = None

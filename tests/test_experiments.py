@@ -85,3 +85,18 @@ def test_pixel_campaign_images_and_layers(tmp_path, monkeypatch):
     assert pix.campaign.attrs["campaign"]["layers"] == [0, 1, 2, 3, 4]
     assert any(p.name.startswith("campaign-pixel-L01234-") for p in pix.train.path.iterdir())
     assert "same-pixel campaigns on 40" in prof.describe()
+
+
+def test_table2_rows_without_data_say_why(tmp_path, monkeypatch):
+    """At the cpu profile with no data at all nothing is trained: every row of Table II keeps the
+    paper's numbers, and DoReFa-Net's row says where ImageNet was looked for."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("FATLIB_DATA", str(empty))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    long = experiments.reproduce_table("fat_table2", "cpu", data_dir=empty, device="cpu")
+    assert long["ours"].isna().all() and long["paper"].notna().all()
+    status = long.groupby("network")["status"].first()
+    assert status["DoReFa-Net"].startswith("not run: ImageNet not found")
+    assert "imagenet" in status["DoReFa-Net"]
+    assert all(s.startswith("not run: cifar10") or "not found" in s for s in status.drop("DoReFa-Net"))
