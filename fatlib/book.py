@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 __all__ = ["toc_notebooks", "execute_notebook", "run_book", "main", "GENERATED", "read_glue",
-           "output_dir", "build_html"]
+           "output_dir", "build_html", "store_contents", "RUNTIME_FIELDS"]
 
 #: where executed notebooks go, relative to the book root (the toc names them there)
 GENERATED = Path("book") / "generated"
@@ -84,17 +84,39 @@ def execute_notebook(source: Path, target: Path, parameters: dict[str, object], 
     return seconds
 
 
-def _record_runtime(gen_dir: Path, name: str, profile: str, seconds: float) -> None:
+#: the columns of ``book/generated/runtimes.csv``; ``new_models`` / ``new_campaigns`` count what the
+#: notebook trained or campaigned itself (0 and 0: it found everything in the store, a warm run)
+RUNTIME_FIELDS = ["notebook", "profile", "seconds", "new_models", "new_campaigns", "finished"]
+
+
+def store_contents(root: str | os.PathLike | None = None) -> tuple[set[str], set[str]]:
+    """The trained models (artifact folders) and campaign stores (``<model>/campaign-*``) in the
+    artifact store (``$FATLIB_STORE``, else the per-user cache) — to tell a cold run from a warm one."""
+    from .store import default_store_dir
+
+    base = Path(root) if root is not None else default_store_dir()
+    if not base.is_dir():
+        return set(), set()
+    models = {d.name for d in base.iterdir()
+              if d.is_dir() and not d.name.startswith(".") and (d / "config.json").is_file()}
+    campaigns = {f"{m}/{c.name}" for m in models for c in (base / m).glob("campaign-*") if c.is_dir()}
+    return models, campaigns
+
+
+def _record_runtime(gen_dir: Path, name: str, profile: str, seconds: float,
+                    new_models: int | None = None, new_campaigns: int | None = None) -> None:
     path = gen_dir / RUNTIMES
     rows = []
     if path.is_file():
         with path.open() as f:
             rows = [r for r in csv.DictReader(f) if r["notebook"] != name]
     rows.append({"notebook": name, "profile": profile, "seconds": f"{seconds:.1f}",
+                 "new_models": "" if new_models is None else new_models,
+                 "new_campaigns": "" if new_campaigns is None else new_campaigns,
                  "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
     fd, tmp = tempfile.mkstemp(dir=gen_dir, suffix=".csv.part")
     with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["notebook", "profile", "seconds", "finished"])
+        writer = csv.DictWriter(f, fieldnames=RUNTIME_FIELDS, restval="", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
@@ -135,10 +157,14 @@ def run_book(root: str | os.PathLike = ".", profile: str = "cpu", only: list[str
         params = {"PROFILE": profile, "DEVICE": device, "DATA_DIR": data_dir,
                   "OUTPUT_DIR": f"results/{name}"}
         log(f"[fatlib.book] {name}: executing at profile {profile} ...")
+        models, campaigns = store_contents()
         seconds = execute_notebook(source, gen_dir / f"{name}.ipynb", params, cwd=root, kernel=kernel)
-        _record_runtime(gen_dir, name, profile, seconds)
+        models_after, campaigns_after = store_contents()
+        new_models, new_campaigns = len(models_after - models), len(campaigns_after - campaigns)
+        _record_runtime(gen_dir, name, profile, seconds, new_models, new_campaigns)
         times[name] = seconds
-        log(f"[fatlib.book] {name}: done in {seconds:.1f} s")
+        log(f"[fatlib.book] {name}: done in {seconds:.1f} s ({new_models} model(s) trained, "
+            f"{new_campaigns} campaign(s) started here)")
     if build:
         missing = [n for n in toc_notebooks(root) if not (gen_dir / f"{n}.ipynb").is_file()]
         if missing:

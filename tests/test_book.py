@@ -10,6 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fatlib import book
@@ -125,8 +126,35 @@ def test_book_renders_every_page_with_glued_numbers(smoke_book):
     assert "mathjax/tex-svg.js" in (html / "book" / "methods.html").read_text()
     sat = (html / "book" / "generated" / "sat-training.html").read_text()
     assert "<img" in sat  # the learning curve is a picture, not text
-    runtimes = (root / book.GENERATED / "runtimes.csv").read_text()
-    assert all(n in runtimes for n in NOTEBOOKS)
+    runtimes = pd.read_csv(root / book.GENERATED / "runtimes.csv")
+    assert set(runtimes["notebook"]) == set(NOTEBOOKS)
+    assert list(runtimes.columns) == book.RUNTIME_FIELDS
+    assert runtimes["new_models"].ge(0).all() and runtimes["new_campaigns"].ge(0).all()
+    assert runtimes["new_models"].sum() >= 1  # the smoke book trains networks unit tests never do
+    assert runtimes.set_index("notebook").loc["reproducing", "new_models"] == 0
+
+
+def test_runtimes_record_cold_and_warm_work(tmp_path, monkeypatch):
+    """runtimes.csv says what each notebook trained or campaigned itself, and keeps older rows
+    (written before the new_* columns existed) readable."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("FATLIB_STORE", str(store))
+    assert book.store_contents() == (set(), set())
+    (store / "cnv-a" / "campaign-channel-x").mkdir(parents=True)
+    (store / "cnv-a" / "config.json").write_text("{}")
+    (store / ".cnv-b.part-1").mkdir()                       # an artifact still being written
+    (store / ".cnv-b.part-1" / "config.json").write_text("{}")
+    assert book.store_contents() == ({"cnv-a"}, {"cnv-a/campaign-channel-x"})
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    (gen / "runtimes.csv").write_text("notebook,profile,seconds,finished\nold,cpu,12.5,2026-01-01 00:00:00\n")
+    book._record_runtime(gen, "new", "cpu", 3.25, 2, 1)
+    book._record_runtime(gen, "old", "cpu", 1.0, 0, 0)     # a warm re-run replaces the row
+    t = pd.read_csv(gen / "runtimes.csv").set_index("notebook")
+    assert list(t.reset_index().columns) == book.RUNTIME_FIELDS
+    assert t.loc["new", ["seconds", "new_models", "new_campaigns"]].tolist() == [3.2, 2, 1]
+    assert t.loc["old", ["seconds", "new_models", "new_campaigns"]].tolist() == [1.0, 0, 0]
+    assert not list(gen.glob("*.part"))
 
 
 def test_runner_rejects_unknown_notebooks_and_profiles(tmp_path):
