@@ -857,7 +857,7 @@ class _GenericRunner:
     with a forward hook on the site that writes each row block's fault."""
 
     def __init__(self, model: nn.Module, device: torch.device, image_shape: tuple[int, int, int]) -> None:
-        from .models import DoReFaAlexNet, activation_sites
+        from .models import DoReFaAlexNet, activation_sites, output_shapes
 
         self.model, self.device = model, device
         self.sites = activation_sites(model)
@@ -867,7 +867,7 @@ class _GenericRunner:
                  nn.AdaptiveMaxPool2d, nn.Flatten)
         site_ids = {id(m) for m in self.sites}
         leaves = [m for m in model.modules() if isinstance(m, units) or id(m) in site_ids]
-        shapes = _probe_shapes(model, leaves, tuple(image_shape), device)
+        shapes = output_shapes(model, leaves, image_shape=tuple(image_shape))
         numel = {k: int(np.prod(v)) for k, v in shapes.items()}
         in_numel = int(np.prod(image_shape))
         macs = {id(m): self._macs(m, shapes) for m in leaves}
@@ -1003,35 +1003,15 @@ def _default_image_shape(model: nn.Module) -> tuple[int, int, int]:
     return (int(getattr(model, "in_channels", 3)), size, size)
 
 
-@torch.no_grad()
-def _probe_shapes(model: nn.Module, modules: Sequence[nn.Module], image_shape: tuple[int, ...],
-                  device: torch.device) -> dict[int, tuple[int, ...]]:
-    """Output shape (no batch dimension) of each of ``modules`` for one zero image, by id."""
-    shapes: dict[int, tuple[int, ...]] = {}
-
-    def record(mod: nn.Module, inp: Any, out: Any) -> None:
-        t = out.value if hasattr(out, "value") else out
-        if torch.is_tensor(t):
-            shapes[id(mod)] = tuple(t.shape[1:])
-
-    handles = [m.register_forward_hook(record) for m in modules]
-    try:
-        model(torch.zeros((1, *image_shape), device=device))
-    finally:
-        for h in handles:
-            h.remove()
-    return shapes
-
-
 def _generic_site_table(model: nn.Module, image_shape: tuple[int, int, int]) -> list[dict]:
     """The site table of :func:`_site_table` read from the model itself (any fatlib network with
     activation sites): output shape of each site for ``image_shape``, its levels and their
     integer codes (level / smallest step; the level's index when the levels are not one
     scale's multiples). The model must be in eval mode."""
-    from .models import activation_levels, activation_sites
+    from .models import activation_levels, activation_sites, output_shapes
 
     sites = activation_sites(model)
-    shapes = _probe_shapes(model, sites, tuple(image_shape), _model_device(model))
+    shapes = output_shapes(model, sites, image_shape=tuple(image_shape))
     out = []
     for layer, site in enumerate(sites):
         levels = activation_levels(site).float()

@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 if TYPE_CHECKING:  # pragma: no cover
     from .profiles import Profile
 
-__all__ = ["ArrayDataset", "load_dataset", "default_data_dir", "synthetic_dataset", "DATASETS",
+__all__ = ["ArrayDataset", "load_dataset", "default_data_dir", "user_cache_dir", "synthetic_dataset", "DATASETS",
            "save_npz", "subset", "profile_dataset", "ImageFolderDataset", "imagefolder_dataset",
            "imagenet_dir", "imagenet_candidates", "imagefolder_missing", "make_synthetic_imagefolder"]
 
@@ -40,13 +40,19 @@ DATASETS: dict[str, tuple[int, bool]] = {"cifar10": (10, True), "svhn": (10, Fal
 SPLITS = ("train", "test")
 
 
+def user_cache_dir(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/fatlib/<parts>`` (``~/.cache/fatlib/...`` when the variable is unset):
+    where data and trained models go when no folder is named."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache, "fatlib", *parts)
+
+
 def default_data_dir() -> Path:
     """``$FATLIB_DATA`` when set, else ``$XDG_CACHE_HOME/fatlib/data`` (``~/.cache/fatlib/data``)."""
     env = os.environ.get("FATLIB_DATA")
     if env:
         return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "fatlib" / "data"
+    return user_cache_dir("data")
 
 
 @dataclass(eq=False)
@@ -313,8 +319,7 @@ def imagenet_candidates(data_dir: str | os.PathLike | None = None) -> list[Path]
     env = os.environ.get("FATLIB_DATA")
     if env:
         out.append(Path(env).expanduser() / "imagenet")
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    out.append(Path(cache) / "fatlib" / "data" / "imagenet")
+    out.append(user_cache_dir("data", "imagenet"))
     return list(dict.fromkeys(out))
 
 

@@ -15,6 +15,8 @@ output — the stuck-at values of FAT's error models.
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import torch
 from torch import nn
 
@@ -505,18 +507,27 @@ def capture_activation(model: nn.Module, site: nn.Module, x: torch.Tensor) -> to
 
 
 @torch.no_grad()
-def output_shapes(model: nn.Module, modules: list[nn.Module], input_size: int = 32
-                  ) -> dict[int, tuple[int, ...]]:
+def output_shapes(model: nn.Module, modules: Sequence[nn.Module], input_size: int = 32,
+                  image_shape: tuple[int, int, int] | None = None) -> dict[int, tuple[int, ...]]:
     """Output shape (without the batch dimension) of each of ``modules`` when ``model`` (eval
-    mode) sees one ``input_size``×``input_size`` image, keyed by ``id(module)``."""
+    mode) sees one zero image — ``image_shape`` (C, H, W), else ``input_size``×``input_size``
+    with the model's ``in_channels`` — keyed by ``id(module)``. Quantized outputs count by their
+    ``value``; modules that output no tensor are left out."""
     shapes: dict[int, tuple[int, ...]] = {}
-    handles = [m.register_forward_hook(lambda mod, i, o: shapes.__setitem__(id(mod), tuple(o.shape[1:])))
-               for m in modules]
+
+    def record(mod: nn.Module, inp: Any, out: Any) -> None:
+        t = out.value if hasattr(out, "value") else out
+        if torch.is_tensor(t):
+            shapes[id(mod)] = tuple(t.shape[1:])
+
+    if image_shape is None:
+        image_shape = (getattr(model, "in_channels", 3), input_size, input_size)
+    handles = [m.register_forward_hook(record) for m in modules]
     was_training = model.training
     model.eval()
     try:
         dev = next(model.parameters()).device
-        model(torch.zeros(1, getattr(model, "in_channels", 3), input_size, input_size, device=dev))
+        model(torch.zeros(1, *image_shape, device=dev))
     finally:
         for h in handles:
             h.remove()

@@ -28,11 +28,12 @@ MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.pt", "config.json", "metrics.json
 
 def default_store_dir() -> Path:
     """``$FATLIB_STORE`` when set, else ``$XDG_CACHE_HOME/fatlib/store`` (``~/.cache/...``)."""
+    from .data import user_cache_dir
+
     env = os.environ.get("FATLIB_STORE")
     if env:
         return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "fatlib" / "store"
+    return user_cache_dir("store")
 
 
 def _canonical(config: dict[str, Any]) -> str:

@@ -87,17 +87,13 @@ class TrainConfig:
             object.__setattr__(self, "lr_milestones", ms)
         if not 0.0 <= self.p <= 1.0:
             raise ValueError(f"p={self.p!r} must lie in [0, 1] (a probability, not a percent)")
+        if self.scheme != "sat" and self.arch not in FAT_ARCHS:
+            raise ValueError(f"scheme {self.scheme!r} puts injection or dropout layers at the activation "
+                             f"sites of CNV or DoReFa-AlexNet: arch must be one of {FAT_ARCHS}")
         if self.scheme in ("fat-m1", "fat-m2"):
             if self.pattern not in ("channel", "pixel", "element"):
                 raise ValueError(f"scheme {self.scheme!r} needs pattern 'channel', 'pixel' or 'element'")
-            if self.arch not in FAT_ARCHS:
-                raise ValueError("FAT schemes insert injection layers at the activation sites of CNV or "
-                                 f"DoReFa-AlexNet: arch must be one of {FAT_ARCHS}")
-        elif self.scheme == "dropout2d":
-            if self.arch not in FAT_ARCHS:
-                raise ValueError("the dropout2d scheme uses the activation sites of CNV or DoReFa-AlexNet: "
-                                 f"arch must be one of {FAT_ARCHS}")
-        elif self.pattern is not None or self.p != 0.0:
+        elif self.scheme == "sat" and (self.pattern is not None or self.p != 0.0):
             raise ValueError("scheme 'sat' takes no pattern and p=0")
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,9 +159,9 @@ def sqr_hinge_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def data_fingerprint(ds: Dataset) -> str:
     """A short fingerprint of a dataset (name, size, labels, a sample of pixels) for the store key."""
-    h = hashlib.sha256()
     if hasattr(ds, "fingerprint"):  # ImageFolderDataset: files and transform, no pixels read
         return f"{getattr(ds, 'name', type(ds).__name__)}:{len(ds)}:{ds.fingerprint()}"  # type: ignore[arg-type]
+    h = hashlib.sha256()
     if isinstance(ds, ArrayDataset):
         h.update(ds.labels.numpy().tobytes())
         h.update(ds.images[:: max(1, len(ds) // 64)].numpy().tobytes())
