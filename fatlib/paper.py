@@ -2,7 +2,9 @@
 ``fatlib/paper_tables/``) and helpers to show them beside ours.
 
 Tables: ``fat_table1`` … ``fat_table4`` (FAT Tables I–IV), ``ftdeepnets_table1_latency_ms``,
-``ftdeepnets_table2_memory_mb``, ``ftdeepnets_table3`` (FT-DeepNets Tables 1–3).
+``ftdeepnets_table2_memory_mb``, ``ftdeepnets_table3`` (FT-DeepNets Tables 1–3). Numbers the
+papers print only in their text (FT-DeepNets §2.3's mAP at 10 % errors, FAT §V-C's triplication
+example, ...) are in ``quotes.csv``, read by :func:`quote`, so that pages glue them too.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["paper_table", "TABLES", "side_by_side", "claims_table", "fat_row", "PAPER_DATASET"]
+__all__ = ["paper_table", "TABLES", "side_by_side", "claims_table", "fat_row", "PAPER_DATASET", "quote",
+           "quotes"]
 
 TABLES = ("fat_table1", "fat_table2", "fat_table3", "fat_table4", "ftdeepnets_table1_latency_ms",
           "ftdeepnets_table2_memory_mb", "ftdeepnets_table3")
@@ -22,6 +25,21 @@ def paper_table(name: str) -> pd.DataFrame:
         raise ValueError(f"unknown paper table {name!r}: use one of {TABLES}")
     with resources.files("fatlib.paper_tables").joinpath(f"{name}.csv").open() as f:
         return pd.read_csv(f)
+
+
+def quotes() -> pd.DataFrame:
+    """Numbers printed in the papers' text rather than in a table: ``key``, ``value``, ``unit``,
+    ``paper``, ``where`` (section) and the quoted ``text``."""
+    with resources.files("fatlib.paper_tables").joinpath("quotes.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def quote(key: str) -> float:
+    """The number behind one of :func:`quotes` (e.g. ``"fat_fig9_sat_channels"`` → 278)."""
+    q = quotes().set_index("key")["value"]
+    if key not in q.index:
+        raise ValueError(f"unknown paper quote {key!r}: use one of {sorted(q.index)}")
+    return float(q[key])
 
 
 def side_by_side(rows: list[dict], profile: str) -> pd.DataFrame:

@@ -45,6 +45,10 @@ GLUED: dict[str, dict] = {
     "ftd-fig02-error-location": {
         **_common("ftd02"),
         "ftd02_figure": _figure,
+        # the paper's numbers quoted in the prose (§2.3, §4), from fatlib/paper_tables/quotes.csv
+        "paper_ftd_vgg_map_at_10pct": lambda v: v == 77, "paper_ftd_mobilenet_map_fm_10pct": lambda v: v == 62,
+        "paper_ftd_mobilenet_map_kernel_10pct": lambda v: v == 0,
+        "paper_ftd_vgg_error_free_map": lambda v: v == 77.26, "paper_ftd_mobilenet_error_free_map": lambda v: v == 67.5,
         "ftd02_max_rate": lambda v: abs(v - 10.0) < 1e-9,
         **{f"ftd02_clean_{n}": _percent for n in _NETS},
         **{f"ftd02_{n}_{loc}_max": _percent for n in _NETS for loc in ("kernel", "fmap")},
@@ -86,6 +90,8 @@ GLUED: dict[str, dict] = {
     "ftd-fig06-ranking-methods": {
         **_common("ftd06"),
         "ftd06_figure": _figure,
+        "paper_ftd_mobilenet_map_fm_10pct_fig6": lambda v: v == 10, "paper_ftd_vgg_map_fm_10pct_fig6": lambda v: v == 74,
+        "paper_ftd_vgg_map_weight_10pct_fig6": lambda v: v == 69,
         "ftd06_panels": lambda v: v == 4,
         "ftd06_seeds": lambda v: v == 1,
         "ftd06_gain": lambda v: isinstance(v, float) and -100.0 <= v <= 100.0,
@@ -106,6 +112,8 @@ GLUED: dict[str, dict] = {
     "ftd-table1-latency": {
         **_common("ftdt1"),
         "ftdt1_figure": _figure,
+        # FMR's latency overhead in the paper's Table 1: +40 % (Xavier, MobileNet) to +92 % (x86, VGG)
+        "ftdt1_paper_fmr_min": lambda v: abs(v - 40.21) < 0.01, "ftdt1_paper_fmr_max": lambda v: abs(v - 92.26) < 0.01,
         "ftdt1_device": lambda v: isinstance(v, str) and v.startswith("cpu"),
         **{f"ftdt1_{n}_{m}_ratio": _positive for n in _NETS for m in ("kr", "fmr")},
         **{f"ftdt1_{n}_original_ms": _positive for n in _NETS},
@@ -117,6 +125,9 @@ GLUED: dict[str, dict] = {
         **_common("ftdt2"),
         **{f"ftdt2_{n}_{m}_mb": _positive for n in _NETS for m in ("kr", "fmr")},
         **{f"ftdt2_{n}_{m}_relative": _positive for n in _NETS for m in ("kr", "fmr")},
+        "ftdt2_paper_vgg_kr_mb": lambda v: v == 29.6, "ftdt2_paper_vgg_fmr_mb": lambda v: v == 78,
+        "ftdt2_paper_mobilenet_kr_mb": lambda v: v == 6.4, "ftdt2_paper_mobilenet_fmr_mb": lambda v: v == 16.8,
+        "paper_ftd_mobilenet_fmr_fm_elements_million": lambda v: v == 2.6,
         # the paper-scale estimate does not depend on the profile (SSD-VGG: 29.6 / 78 MB printed)
         "ftdt2_paper_scale_vgg16_kr_mb": lambda v: abs(v - 29.6) < 0.5,
         "ftdt2_paper_scale_vgg16_fmr_mb": lambda v: abs(v - 78.0) < 1.0,

@@ -100,3 +100,17 @@ def test_table2_rows_without_data_say_why(tmp_path, monkeypatch):
     assert status["DoReFa-Net"].startswith("not run: ImageNet not found")
     assert "imagenet" in status["DoReFa-Net"]
     assert all(s.startswith("not run: cifar10") or "not found" in s for s in status.drop("DoReFa-Net"))
+
+
+def test_paper_quotes_match_their_text():
+    """Numbers the papers print only in prose come from quotes.csv; each one appears in the
+    sentence it is quoted from, and an unknown key names the known ones."""
+    from fatlib import paper
+
+    q = paper.quotes()
+    assert q["key"].is_unique and len(q) >= 10
+    for _, row in q.iterrows():
+        assert f"{row['value']:g}%" in row["text"] or f"{row['value']:g} " in row["text"], row["key"]
+    assert paper.quote("fat_fig9_sat_channels") == 278 and paper.quote("ftd_vgg_error_free_map") == 77.26
+    with pytest.raises(ValueError, match="fat_fig9_target_error"):
+        paper.quote("no-such-quote")
