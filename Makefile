@@ -1,6 +1,9 @@
 # fatlib — two commands on a fresh machine:
 #   make book   set up .venv, unpack the data, execute every notebook (papermill), render the book
-#   make test   set up .venv, run the tests (unit tests + smoke runs of every notebook and the book)
+#   make test   set up .venv, lint, run every test (unit tier + smoke runs of every notebook and the book)
+# for developers:
+#   make test-fast   the unit tier without the slow exactness checks (about a minute)
+#   make lint        ruff's linter and formatter check;  make format  applies both
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -19,10 +22,11 @@ NEED_DATA := data
 endif
 endif
 
-.PHONY: book test setup data clean help
+.PHONY: book test test-fast lint format setup data clean help
 help:
 	@echo "make book   # set up, run every notebook at PROFILE=$(PROFILE), render _build/html"
-	@echo "make test   # set up, run the test suite"
+	@echo "make test   # set up, lint, run the whole test suite (as CI does)"
+	@echo "make test-fast  # the unit tier without notebooks, the book and slow exactness checks"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,8 +45,19 @@ data: setup
 book: setup $(NEED_DATA)
 	$(PY) -m fatlib.book --profile $(PROFILE)
 
-test: setup $(NEED_DATA)
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint $(NEED_DATA)
 	$(PY) -m pytest -q -ra
+
+test-fast: setup $(NEED_DATA)
+	$(PY) -m pytest -q -ra -m "not slow and not exhaustive"
 
 clean:
 	rm -rf _build book/generated results

@@ -1,6 +1,7 @@
 """Shared fixtures. Tests never touch the user's store or cache: FATLIB_STORE points to a
 temporary folder. Real data is used only where FATLIB_DATA holds it; everything else runs on tiny
 synthetic data."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,22 +28,7 @@ def real_data_dir() -> Path:
 
 
 def pytest_report_header(config):
-    return [f"fatlib tests: FATLIB_DATA={os.environ.get('FATLIB_DATA', '(unset)')}, "
-            f"cuda={torch.cuda.is_available()}"]
-
-
-def ftd_net(arch: str):
-    """A tiny seeded VGG-16 / MobileNetV1 (width 0.125, eval mode) with non-trivial BatchNorm
-    statistics, so that outputs depend on inputs."""
-    from torch import nn
-
-    from fatlib.models import mobilenet_v1, vgg16
-
-    torch.manual_seed(0)
-    m = (vgg16 if arch == "vgg16" else mobilenet_v1)(width=0.125).eval()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.1, 0.1)
-                mod.running_var.uniform_(0.01, 0.05)
-    return m
+    return [
+        f"fatlib tests: FATLIB_DATA={os.environ.get('FATLIB_DATA', '(unset)')}, "
+        f"cuda={torch.cuda.is_available()}"
+    ]

@@ -1,0 +1,531 @@
+"""Training and evaluation: standard quantization-aware training ("SAT" in FAT) and the
+fault-aware schemes of FAT §IV-C (method 1, method 2) and the Dropout2D baseline (§V-D).
+
+The paper's recipe (FAT §V, brevitas ``bnn_pynq``): Adam, learning rate 0.02 halved every 40
+epochs, batch 100, squared hinge loss, no weight decay, latent weights clipped to [-1, 1] after
+each step, 1000 epochs for W1A1 and 500 otherwise. :func:`cnv_config` builds that config at the
+sizes of a scale profile; :func:`train` trains it (or reuses the stored artifact).
+
+Accuracies are in percent throughout fatlib, as in the papers' tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from fatlib.core.data import ArrayDataset, profile_dataset
+from fatlib.core.models import clip_weights
+from fatlib.core.profiles import Profile, get_profile
+from fatlib.core.schemes import CHANNEL, FAT_SCHEMES, PATTERNS, SAT, SCHEMES
+from fatlib.core.store import ArtifactStore, build_from_config
+from fatlib.core.torch_utils import eval_mode, model_device, resolve_device
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "cnv_config",
+    "train",
+    "train_cnv",
+    "evaluate",
+    "predict",
+    "resolve_device",
+    "sqr_hinge_loss",
+    "SCHEMES",
+    "ftd_config",
+    "train_ftd",
+    "FTD_ARCHS",
+    "FAT_ARCHS",
+    "dorefa_config",
+]
+
+#: networks with FAT activation sites (injection / dropout layers go there): CNV, DoReFa-AlexNet
+FAT_ARCHS = ("cnv", "dorefa-alexnet")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained model; the artifact key hashes all of it."""
+
+    arch: str = "cnv"
+    dataset: str = "cifar10"
+    num_classes: int = 10
+    weight_bits: int | None = 1
+    act_bits: int | None = 1
+    width: float = 1.0
+    epochs: int = 1000
+    batch_size: int = 100
+    optimizer: str = "adam"
+    lr: float = 0.02
+    lr_step: int = 40
+    lr_gamma: float = 0.5
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    loss: str = "sqr_hinge"
+    clip_weights: bool = True
+    augment: bool = True
+    train_size: int | None = None
+    seed: int = 0
+    #: "sat", "fat-m1", "fat-m2" or "dropout2d" (FAT §IV-C, §V-D)
+    scheme: str = SAT
+    #: injection pattern for FAT schemes: "channel", "pixel" or "element" (FAT Eq. 4–5)
+    pattern: str | None = None
+    #: injection (or dropout) probability in [0, 1]
+    p: float = 0.0
+    #: epochs at which the learning rate is multiplied by ``lr_gamma`` (instead of every
+    #: ``lr_step`` epochs); None for step decay. Left out of :meth:`to_dict` when None, so the
+    #: keys of configs without it are unchanged.
+    lr_milestones: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme={self.scheme!r}: use one of {SCHEMES}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer={self.optimizer!r}: use 'adam' or 'sgd'")
+        if self.loss not in ("sqr_hinge", "cross_entropy"):
+            raise ValueError(f"loss={self.loss!r}: use 'sqr_hinge' or 'cross_entropy'")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr_step < 1:
+            raise ValueError("epochs, batch_size and lr_step must be positive")
+        if self.lr_milestones is not None:
+            ms = tuple(self.lr_milestones)
+            if not ms or any(not isinstance(m, int) or m < 1 for m in ms) or list(ms) != sorted(ms):
+                raise ValueError(f"lr_milestones={self.lr_milestones!r}: give ascending positive epochs")
+            object.__setattr__(self, "lr_milestones", ms)
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"p={self.p!r} must lie in [0, 1] (a probability, not a percent)")
+        if self.scheme != SAT and self.arch not in FAT_ARCHS:
+            raise ValueError(
+                f"scheme {self.scheme!r} puts injection or dropout layers at the activation "
+                f"sites of CNV or DoReFa-AlexNet: arch must be one of {FAT_ARCHS}"
+            )
+        if self.scheme in FAT_SCHEMES:
+            if self.pattern not in PATTERNS:
+                raise ValueError(f"scheme {self.scheme!r} needs pattern 'channel', 'pixel' or 'element'")
+        elif self.scheme == SAT and (self.pattern is not None or self.p != 0.0):
+            raise ValueError("scheme 'sat' takes no pattern and p=0")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if out["lr_milestones"] is None:
+            del out["lr_milestones"]
+        else:
+            out["lr_milestones"] = list(out["lr_milestones"])
+        return out
+
+    @property
+    def label(self) -> str:
+        """Short name as in the papers' tables, e.g. ``CNVW1A1 FAT-m1 channel p=5%``."""
+        if self.arch == "cnv":
+            name = f"CNVW{self.weight_bits}A{self.act_bits}"
+        elif self.arch == "dorefa-alexnet":
+            name = f"DoReFa-AlexNet W{self.weight_bits}A{self.act_bits}"
+        else:
+            name = self.arch
+        if self.scheme == SAT:
+            return f"{name} SAT"
+        pat = f" {self.pattern}" if self.pattern else ""
+        return f"{name} {self.scheme.upper()}{pat} p={100 * self.p:g}%"
+
+
+@dataclass
+class TrainResult:
+    """A trained model with the config (including the training data's fingerprint) and metrics."""
+
+    model: nn.Module
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    path: Path | None = None
+    reused: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def test_accuracy(self) -> float:
+        return float(self.metrics["test_accuracy"])
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainResult({self.config.get('arch')} scheme={self.config.get('scheme')}, "
+            f"test_accuracy={self.metrics.get('test_accuracy')}, reused={self.reused}, "
+            f"path={str(self.path) if self.path else None!r})"
+        )
+
+
+def sqr_hinge_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared hinge loss of brevitas ``bnn_pynq`` (FAT §V): targets as ±1 one-hot."""
+    onehot = torch.full_like(output, -1.0)
+    onehot.scatter_(1, target.view(-1, 1), 1.0)
+    return torch.clamp(1.0 - output * onehot, min=0).pow(2).mean()
+
+
+def data_fingerprint(ds: Dataset) -> str:
+    """A short fingerprint of a dataset (name, size, labels, a sample of pixels) for the store key."""
+    if hasattr(ds, "fingerprint"):  # ImageFolderDataset: files and transform, no pixels read
+        return f"{getattr(ds, 'name', type(ds).__name__)}:{len(ds)}:{ds.fingerprint()}"  # type: ignore[arg-type]
+    h = hashlib.sha256()
+    if isinstance(ds, ArrayDataset):
+        h.update(ds.labels.numpy().tobytes())
+        h.update(ds.images[:: max(1, len(ds) // 64)].numpy().tobytes())
+        name = ds.name
+    else:
+        n = len(ds)  # type: ignore[arg-type]
+        for i in range(0, n, max(1, n // 64)):
+            x, y = ds[i]
+            h.update(torch.as_tensor(x).numpy().tobytes())
+            h.update(str(int(y)).encode())
+        name = type(ds).__name__
+    return f"{name}:{len(ds)}:{h.hexdigest()[:16]}"  # type: ignore[arg-type]
+
+
+def _batches(
+    ds: Dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None, device: torch.device
+):
+    """Yield ``(images, labels)`` batches on ``device``; fast path for :class:`ArrayDataset`."""
+    if isinstance(ds, ArrayDataset):
+        n = len(ds)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            yield ds.batch(order[start : start + batch_size], generator=generator, device=device)
+    else:
+        workers = int(getattr(ds, "workers", 0) or 0)
+        loader = DataLoader(
+            ds,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            num_workers=workers,
+            persistent_workers=False,
+        )
+        for x, y in loader:
+            yield x.to(device), y.to(device)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, dataset: Dataset, device: str | torch.device | None = None, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted and true labels on ``dataset`` (model in eval mode; device follows the model
+    unless given)."""
+    dev = model_device(model) if device is None else resolve_device(device)
+    model = model.to(dev)
+    preds, labels = [], []
+    with eval_mode(model):
+        eval_ds = dataset
+        if isinstance(dataset, ArrayDataset) and dataset.augment:
+            eval_ds = replace(dataset, augment=False)
+        for x, y in _batches(eval_ds, batch_size, shuffle=False, generator=None, device=dev):
+            preds.append(model(x).argmax(1).cpu())
+            labels.append(y.cpu())
+    return torch.cat(preds), torch.cat(labels)
+
+
+def evaluate(
+    model: nn.Module, dataset: Dataset, device: str | torch.device | None = None, batch_size: int = 500
+) -> float:
+    """Top-1 accuracy in percent of ``model`` on ``dataset`` (no augmentation, eval mode)."""
+    pred, true = predict(model, dataset, device=device, batch_size=batch_size)
+    return 100.0 * (pred == true).double().mean().item()
+
+
+def train(
+    config: TrainConfig,
+    train_data: Dataset,
+    test_data: Dataset | None = None,
+    *,
+    device: str | torch.device | None = "auto",
+    store: ArtifactStore | str | None = None,
+    progress: bool = True,
+    retrain: bool = False,
+    profile: str | None = None,
+) -> TrainResult:
+    """Train ``config`` on ``train_data`` (FAT §V recipe at the config's sizes), or reuse the
+    stored artifact whose key covers the config and the training data's fingerprint.
+
+    Seeded and repeatable on CPU. Returns the model in eval mode with its metrics (test accuracy
+    in percent, learning curve, training throughput in images/s)."""
+    if isinstance(store, (str, os.PathLike)):
+        store = ArtifactStore(store)
+    store = store if store is not None else ArtifactStore()
+    dev = resolve_device(device)
+    key_config = {**config.to_dict(), "train_data": data_fingerprint(train_data)}
+    if store.exists(key_config) and not retrain:
+        model, metrics = store.load(key_config, device=dev)
+        return TrainResult(
+            model,
+            key_config,
+            metrics,
+            store.path(key_config),
+            reused=True,
+            history=list(metrics.get("history", [])),
+        )
+
+    from tqdm import tqdm
+
+    from fatlib.fat.injection import TrainingScheme
+
+    torch.manual_seed(config.seed)
+    model = build_from_config(key_config).to(dev)
+    scheme = TrainingScheme.attach(model, config)
+    gen = torch.Generator().manual_seed(config.seed)
+    if config.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        opt = torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    if config.lr_milestones:
+        sched: Any = torch.optim.lr_scheduler.MultiStepLR(
+            opt, milestones=list(config.lr_milestones), gamma=config.lr_gamma
+        )
+    else:
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.lr_step, gamma=config.lr_gamma)
+    loss_fn = sqr_hinge_loss if config.loss == "sqr_hinge" else nn.functional.cross_entropy
+    if isinstance(train_data, ArrayDataset):
+        train_data = replace(train_data, augment=config.augment)
+    history: list[dict[str, Any]] = []
+    seen, busy = 0, 0.0
+    start = time.perf_counter()
+    bar = tqdm(range(config.epochs), desc=config.label, disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        scheme.on_epoch(epoch, gen)
+        total_loss, correct, count = 0.0, 0, 0
+        t0 = time.perf_counter()
+        for x, y in _batches(train_data, config.batch_size, shuffle=True, generator=gen, device=dev):
+            out = model(x)
+            loss = loss_fn(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if config.clip_weights:
+                clip_weights(model)
+            total_loss += loss.item() * len(y)
+            correct += int((out.argmax(1) == y).sum())
+            count += len(y)
+        busy += time.perf_counter() - t0
+        seen += count
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        scheme.on_eval()
+        row = {
+            "epoch": epoch + 1,
+            "loss": total_loss / count,
+            "train_accuracy": 100.0 * correct / count,
+            "lr": lr,
+            "active_site": scheme.active_site,
+        }
+        if test_data is not None:
+            row["test_accuracy"] = evaluate(model, test_data, device=dev)
+        history.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.3f}", test=f"{row.get('test_accuracy', float('nan')):.1f}")
+    scheme.on_eval()
+    model.eval()
+    metrics: dict[str, Any] = {
+        "test_accuracy": history[-1].get("test_accuracy") if history else None,
+        "train_accuracy": history[-1]["train_accuracy"],
+        "history": history,
+        "images_per_second": seen / busy if busy > 0 else None,
+        "seconds": time.perf_counter() - start,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "profile": profile,
+        "train_source": getattr(train_data, "source", type(train_data).__name__),
+        "test_source": getattr(test_data, "source", None) if test_data is not None else None,
+        "test_size": len(test_data) if test_data is not None else None,  # type: ignore[arg-type]
+    }
+    path = store.save(key_config, scheme.export(model), metrics)
+    final = store.load(key_config, device=dev)[0]
+    return TrainResult(final, key_config, metrics, path, reused=False, history=history)
+
+
+def cnv_config(
+    profile: str | Profile,
+    weight_bits: int,
+    act_bits: int,
+    dataset: str = "cifar10",
+    scheme: str = SAT,
+    pattern: str | None = None,
+    p: float = 0.0,
+    seed: int = 0,
+    num_classes: int | None = None,
+) -> TrainConfig:
+    """The FAT §V training config of CNV W\\ *w*\\ A\\ *a* at the sizes of ``profile``: the paper's
+    optimizer, loss and schedule (learning rate halved every 40 epochs, so a short run trains at
+    the initial rate); epochs, data and width from the profile."""
+    prof = get_profile(profile)
+    epochs = prof.cnv_epochs(weight_bits, act_bits)
+    from fatlib.core.data import DATASETS
+
+    if num_classes is None:
+        num_classes = DATASETS[dataset][0] if dataset in DATASETS else 10
+    return TrainConfig(
+        arch="cnv",
+        dataset=dataset,
+        num_classes=num_classes,
+        weight_bits=weight_bits,
+        act_bits=act_bits,
+        width=prof.cnv_width,
+        epochs=epochs,
+        batch_size=prof.batch_size,
+        lr_step=40,
+        train_size=prof.train_size,
+        seed=seed,
+        scheme=scheme,
+        pattern=pattern,
+        p=p,
+    )
+
+
+def train_cnv(
+    profile: str | Profile,
+    weight_bits: int,
+    act_bits: int,
+    dataset: str = "cifar10",
+    scheme: str = SAT,
+    pattern: str | None = None,
+    p: float = 0.0,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = "auto",
+    store: ArtifactStore | str | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or reuse) CNV W\\ *w*\\ A\\ *a* with ``scheme`` at ``profile``'s sizes on ``dataset``
+    — the one call the notebooks make. The test accuracy is on the profile's test split."""
+    prof = get_profile(profile)
+    train_ds = profile_dataset(dataset, "train", prof, data_dir=data_dir, seed=seed)
+    test_ds = profile_dataset(dataset, "test", prof, data_dir=data_dir, seed=seed)
+    config = cnv_config(
+        prof,
+        weight_bits,
+        act_bits,
+        dataset=dataset,
+        scheme=scheme,
+        pattern=pattern,
+        p=p,
+        seed=seed,
+        num_classes=train_ds.num_classes,
+    )
+    return train(config, train_ds, test_ds, device=device, store=store, progress=progress, profile=prof.name)
+
+
+#: FT-DeepNets stand-ins (fatlib.core.models): the classification networks trained for its chapter
+FTD_ARCHS = ("vgg16", "mobilenet_v1")
+
+
+def ftd_config(
+    profile: str | Profile, arch: str, dataset: str = "cifar10", seed: int = 0, num_classes: int | None = None
+) -> TrainConfig:
+    """Training config of an FT-DeepNets stand-in (VGG-16 or MobileNetV1, CIFAR variants) at the
+    sizes of ``profile``. FT-DeepNets trained detection networks (§4.1), whose recipe does not
+    carry over; this is the standard CIFAR recipe: SGD with momentum 0.9, weight decay 5e-4,
+    cross-entropy, learning rate 0.05 divided by 5 at a third and two thirds of the epochs,
+    crop + flip augmentation, float weights (no clipping)."""
+    if arch not in FTD_ARCHS:
+        raise ValueError(f"arch={arch!r}: use one of {FTD_ARCHS}")
+    prof = get_profile(profile)
+    from fatlib.core.data import DATASETS
+
+    if num_classes is None:
+        num_classes = DATASETS[dataset][0] if dataset in DATASETS else 10
+    epochs = prof.ftd_epochs
+    return TrainConfig(
+        arch=arch,
+        dataset=dataset,
+        num_classes=num_classes,
+        weight_bits=None,
+        act_bits=None,
+        width=prof.ftd_width,
+        epochs=epochs,
+        batch_size=prof.batch_size,
+        optimizer="sgd",
+        lr=0.05,
+        lr_step=max(1, epochs // 3),
+        lr_gamma=0.2,
+        momentum=0.9,
+        weight_decay=5e-4,
+        loss="cross_entropy",
+        clip_weights=False,
+        train_size=prof.train_size,
+        seed=seed,
+    )
+
+
+def train_ftd(
+    profile: str | Profile,
+    arch: str,
+    dataset: str = "cifar10",
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = "auto",
+    store: ArtifactStore | str | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or reuse) an FT-DeepNets stand-in (``"vgg16"`` or ``"mobilenet_v1"``) at
+    ``profile``'s sizes — the call the FT-DeepNets notebooks make."""
+    prof = get_profile(profile)
+    train_ds = profile_dataset(dataset, "train", prof, data_dir=data_dir, seed=seed)
+    test_ds = profile_dataset(dataset, "test", prof, data_dir=data_dir, seed=seed)
+    config = ftd_config(prof, arch, dataset=dataset, seed=seed, num_classes=train_ds.num_classes)
+    return train(config, train_ds, test_ds, device=device, store=store, progress=progress, profile=prof.name)
+
+
+def dorefa_config(
+    profile: str | Profile,
+    scheme: str = SAT,
+    p: float = 0.0,
+    seed: int = 0,
+    num_classes: int = 1000,
+    dataset: str = "imagenet",
+    pattern: str | None = None,
+) -> TrainConfig:
+    """Training config of DoReFa-Net's AlexNet W1A2 (FAT Table II, Fig. 8) at the sizes of
+    ``profile``. The recipe is DoReFa-Net's own (tensorpack ``examples/DoReFa-Net/alexnet-dorefa.py``,
+    which FAT used): Adam with learning rate 1e-4 (tensorpack's epsilon 1e-5 is not kept),
+    cross-entropy, batch 128, 100 epochs with the rate multiplied by 0.2 at epochs 56 and 64 —
+    here at the same fractions (0.56, 0.64) of the profile's epochs. Not kept: tensorpack's
+    weight decay of 5e-6 on the FC weights. Latent weights are clipped to [-1, 1] as for CNV.
+    FAT schemes inject with ``pattern`` (default ``"channel"``, FAT's model for Fig. 8)."""
+    prof = get_profile(profile)
+    if scheme in FAT_SCHEMES and pattern is None:
+        pattern = CHANNEL
+    epochs = prof.dorefa_epochs
+    milestones = tuple(sorted({max(1, round(f * epochs)) for f in (0.56, 0.64)}))
+    return TrainConfig(
+        arch="dorefa-alexnet",
+        dataset=dataset,
+        num_classes=num_classes,
+        weight_bits=1,
+        act_bits=2,
+        width=prof.dorefa_width,
+        epochs=epochs,
+        batch_size=prof.dorefa_batch_size,
+        optimizer="adam",
+        lr=1e-4,
+        lr_step=max(1, epochs),
+        lr_gamma=0.2,
+        lr_milestones=milestones,
+        weight_decay=0.0,
+        loss="cross_entropy",
+        clip_weights=True,
+        augment=True,
+        train_size=prof.dorefa_train_size,
+        seed=seed,
+        scheme=scheme,
+        pattern=pattern if scheme in FAT_SCHEMES else None,
+        p=p,
+    )
