@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import logging
 import sys
 import types
 
@@ -74,3 +75,13 @@ class _MovedFinder(importlib.abc.MetaPathFinder):
 
 if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
     sys.meta_path.insert(0, _MovedFinder())
+
+
+def _no_cuda_home_notice(record: logging.LogRecord) -> bool:
+    """False for torch's import-time notice that a CUDA build found no CUDA runtime: on a CPU-only
+    machine it is expected, and it would stand as stray stderr on every page of the book."""
+    return not str(record.msg).startswith("No CUDA runtime is found")
+
+
+# the logger exists before torch.utils.cpp_extension is imported, which then uses the same object
+logging.getLogger("torch.utils.cpp_extension").addFilter(_no_cuda_home_notice)
