@@ -212,7 +212,10 @@ def read_glue(notebook: str | os.PathLike) -> dict[str, object]:
     JSON-decoded ``text/plain`` for scalars, the raw bundle's mime types for figures."""
     import ast
 
-    nb = json.loads(Path(notebook).read_text())
+    try:
+        nb = json.loads(Path(notebook).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{notebook} is not a notebook (invalid JSON: {err}); execute it again") from None
     values: dict[str, object] = {}
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):

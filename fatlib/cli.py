@@ -7,24 +7,132 @@
 
 Each parser only reads arguments and calls the library: the work is in :mod:`fatlib.book`,
 :mod:`fatlib.fat.campaign` and :mod:`fatlib.core.training`.
+
+Errors: every subcommand checks its inputs before any work, and a user-facing error (bad
+argument, missing or unreadable file, wrong data) prints one line, ``fatlib COMMAND: error:
+MESSAGE``, to stderr and exits with status 2. ``--debug`` (before or after the command) shows
+the full traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from fatlib.core.schemes import CHANNEL, PATTERNS, SCHEMES
 
-USAGE = """usage: fatlib COMMAND [ARGS]
+USAGE = """usage: fatlib [--debug] COMMAND [ARGS]
 
 commands:
   book      execute the book's notebooks with papermill and render the Jupyter Book
   campaign  exhaustive stuck-at campaign of a checkpoint (FAT Algorithm 1)
   train     train (or reuse) CNV at a scale profile and print its metrics
 
-`fatlib COMMAND --help` describes each."""
+`fatlib COMMAND --help` describes each; --debug shows full tracebacks on errors."""
+
+#: errors that come from bad input (arguments, files, data): one line on stderr, exit status 2
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    KeyError,
+    OSError,
+    RuntimeError,
+    json.JSONDecodeError,
+)
+
+
+def _message(err: BaseException) -> str:
+    """``err`` as one line (a KeyError without its quotes; a failed notebook as its error; newlines
+    folded)."""
+    import re
+
+    if hasattr(err, "ename") and hasattr(err, "evalue"):  # papermill: a notebook cell raised
+        evalue = re.sub(r"\x1b\[[0-9;]*m", "", str(err.evalue))
+        cell = getattr(err, "exec_count", None)
+        text = (
+            f"a notebook raised {err.ename}: {evalue} (cell [{cell}]); its output so far is kept "
+            "beside it as <name>.failed.ipynb, --debug shows the traceback"
+        )
+    elif isinstance(err, KeyError) and len(err.args) == 1:
+        text = str(err.args[0])
+    else:
+        text = str(err)
+    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return text or type(err).__name__
+
+
+def _book_errors() -> tuple[type[BaseException], ...]:
+    """The book's own failures: a notebook that raised, a failed ``jupyter-book build``."""
+    import subprocess
+
+    out: list[type[BaseException]] = [subprocess.CalledProcessError]
+    try:
+        from papermill.exceptions import PapermillExecutionError
+
+        out.append(PapermillExecutionError)
+    except ImportError:  # pragma: no cover - papermill is a book dependency
+        pass
+    return tuple(out)
+
+
+#: a subcommand's entry point: ``argv`` (None: ``sys.argv[1:]``) → exit status
+Main = Callable[[list[str] | None], int]
+
+
+def user_errors(
+    command: str, extra: Callable[[], tuple[type[BaseException], ...]] | None = None
+) -> Callable[[Main], Main]:
+    """Decorate ``COMMAND_main(argv)``: a :data:`USER_ERRORS` error (or one of ``extra()``) prints
+    ``fatlib COMMAND: error: MESSAGE`` on one line to stderr and returns 2; with ``--debug`` in
+    ``argv`` it propagates with its traceback."""
+
+    def wrap(body: Main) -> Main:
+        @functools.wraps(body)
+        def run(argv: list[str] | None = None) -> int:
+            args = list(sys.argv[1:] if argv is None else argv)
+            caught = USER_ERRORS + (extra() if extra is not None else ())
+            try:
+                return body(args)
+            except caught as err:
+                if "--debug" in args:
+                    raise
+                print(f"fatlib {command}: error: {_message(err)}", file=sys.stderr)
+                return 2
+
+        return run
+
+    return wrap
+
+
+def _add_debug(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+
+def check_device(device: str | None) -> None:
+    """ValueError for a device string torch cannot read or that is not on this machine (``cudax``,
+    ``cuda`` without CUDA): "use cpu, cuda or cuda:N"."""
+    if device is None or device == "auto":
+        return
+    from fatlib.core.torch_utils import parse_device
+
+    parse_device(device)
+
+
+def check_out_file(path: str | Path, what: str = "--out") -> Path:
+    """Before any work: ``path`` must not be a folder and its folder must be writable
+    (:func:`fatlib.core.files.check_writable`; created when missing). ValueError naming it."""
+    from fatlib.core.files import check_writable
+
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise ValueError(f"{what} {out} is a folder: give a file path, e.g. {out / 'results.parquet'}")
+    check_writable(out.parent if str(out.parent) else Path("."), f"{what} folder")
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -45,14 +153,20 @@ def book_parser() -> argparse.ArgumentParser:
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--no-build", action="store_true", help="execute only, do not render")
     group.add_argument("--build-only", action="store_true", help="render without executing")
+    _add_debug(ap)
     return ap
 
 
+@user_errors("book", extra=_book_errors)
 def book_main(argv: list[str] | None = None) -> int:
     """``fatlib book [--profile P] [--only NAME ...] [--no-build | --build-only]``."""
     from fatlib.book import run_book
+    from fatlib.core.data import asks_synthetic, named_data_dir
 
     args = book_parser().parse_args(argv)
+    check_device(args.device)
+    if not asks_synthetic(args.data_dir):
+        named_data_dir(args.data_dir)  # a mistyped --data-dir (or $FATLIB_DATA) fails here
     run_book(
         args.root,
         args.profile,
@@ -106,7 +220,9 @@ def campaign_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-size", type=int, default=None, help=f"images per batch (default {DEFAULT_BATCH_SIZE})"
     )
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default or auto: cuda when available)"
+    )
     p.add_argument("--store", default=None, help="directory that persists progress; re-run to resume")
     p.add_argument("--shard", default=None, help="i/n: evaluate this process's share of the faults")
     p.add_argument("--sample", type=int, default=None, help="evaluate N faults drawn uniformly")
@@ -124,50 +240,87 @@ def campaign_parser() -> argparse.ArgumentParser:
         help="MiB for stacked faulty copies (default: half the free GPU memory / 256 on CPU)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_debug(p)
     return p
 
 
+def check_classes(ds: Any, model: Any, config: dict, name: str) -> None:
+    """Before the campaign: the dataset's classes must be the model's output classes
+    (``config["num_classes"]``, else the model's ``num_classes``) and every label one of them."""
+    from fatlib.core.data import DATASETS
+
+    n_model = config.get("num_classes", getattr(model, "num_classes", None))
+    if n_model is None:
+        return
+    n_model = int(n_model)
+    trained_on = config.get("dataset")
+    hint = (
+        f"use --dataset {trained_on} (the dataset the checkpoint was trained on)"
+        if trained_on and trained_on != name
+        else "evaluate the checkpoint on the dataset it was trained on"
+    )
+    if name in DATASETS and ds.num_classes != n_model:
+        raise ValueError(
+            f"dataset {name} has {ds.num_classes} classes but the model outputs {n_model}: {hint}"
+        )
+    if len(ds) and int(ds.labels.max()) >= n_model:
+        raise ValueError(
+            f"dataset {name} has labels up to {int(ds.labels.max())} but the model outputs {n_model} "
+            f"classes (0..{n_model - 1}): {hint}"
+        )
+
+
+@user_errors("campaign")
 def campaign_main(argv: list[str] | None = None) -> int:
     """``fatlib campaign CHECKPOINT --pattern channel --out results.parquet [...]``."""
     import pandas as pd
     import torch
 
     from fatlib.core.data import load_dataset, subset
+    from fatlib.core.files import check_writable
     from fatlib.core.store import load_checkpoint
     from fatlib.fat.campaign import overall, save_results, stuck_at_campaign, summarize
 
     args = campaign_parser().parse_args(argv)
-    try:
-        model, config = load_checkpoint(args.checkpoint)
-        device = args.device
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        name = args.dataset or config.get("dataset") or "cifar10"
-        ds = load_dataset(name, args.split, data_dir=args.data_dir)
-        if args.images is not None:
-            ds = subset(ds, args.images, seed=0)
-        budget = None if args.memory_budget is None else int(args.memory_budget * 2**20)
-        df = stuck_at_campaign(
-            model,
-            ds,
-            pattern=args.pattern,
-            levels=args.levels,
-            layers=args.layers,
-            batch_size=args.batch_size,
-            device=device,
-            store=args.store,
-            shard=args.shard,
-            sample=args.sample,
-            seed=args.seed,
-            progress=not args.no_progress,
-            memory_budget=budget,
-        )
-        df.attrs["campaign"]["checkpoint"] = str(args.checkpoint)
-        df.attrs["campaign"]["dataset"] = f"{name}/{args.split}"
-        save_results(df, args.out)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"fatlib campaign: error: {err}", file=sys.stderr)
-        return 2
+    # every input is checked before the campaign runs
+    if args.device == "auto":
+        args.device = None
+    check_device(args.device)
+    check_out_file(args.out)
+    if args.store is not None:
+        check_writable(args.store, "--store")
+    if args.images is not None and args.images < 1:
+        raise ValueError(f"--images {args.images}: give a positive number of images")
+    if not Path(args.checkpoint).expanduser().exists():
+        raise FileNotFoundError(f"checkpoint {args.checkpoint} not found")
+    model, config = load_checkpoint(args.checkpoint)
+    device = args.device
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    name = args.dataset or config.get("dataset") or "cifar10"
+    ds = load_dataset(name, args.split, data_dir=args.data_dir)
+    check_classes(ds, model, config, name)
+    if args.images is not None:
+        ds = subset(ds, args.images, seed=0)
+    budget = None if args.memory_budget is None else int(args.memory_budget * 2**20)
+    df = stuck_at_campaign(
+        model,
+        ds,
+        pattern=args.pattern,
+        levels=args.levels,
+        layers=args.layers,
+        batch_size=args.batch_size,
+        device=device,
+        store=args.store,
+        shard=args.shard,
+        sample=args.sample,
+        seed=args.seed,
+        progress=not args.no_progress,
+        memory_budget=budget,
+    )
+    df.attrs["campaign"]["checkpoint"] = str(args.checkpoint)
+    df.attrs["campaign"]["dataset"] = f"{name}/{args.split}"
+    save_results(df, args.out)
     with pd.option_context("display.width", 120, "display.max_rows", 200):
         print(summarize(df).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         o = overall(df)
@@ -199,14 +352,19 @@ def train_parser() -> argparse.ArgumentParser:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--store", default=None, help="artifact store root (default $FATLIB_STORE)")
+    _add_debug(ap)
     return ap
 
 
+@user_errors("train")
 def train_main(argv: list[str] | None = None) -> int:
     """``fatlib train``: train CNV W*w*A*a* with a scheme at a profile (artifact store reuse)."""
     from fatlib.core.training import train_cnv
 
     args = train_parser().parse_args(argv)
+    check_device(args.device)
+    if not 0.0 <= args.p <= 1.0:
+        raise ValueError(f"--p {args.p}: give a probability in [0, 1] (e.g. 0.05 for 5 %)")
     result = train_cnv(
         args.profile,
         args.weight_bits,
@@ -231,6 +389,9 @@ COMMANDS = {"book": book_main, "campaign": campaign_main, "train": train_main}
 def main(argv: list[str] | None = None) -> int:
     """``fatlib COMMAND [ARGS]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(argv) and argv[0] == "--debug"
+    if debug:
+        argv = argv[1:]
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
@@ -238,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"fatlib: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    if debug and "--debug" not in rest:
+        rest.append("--debug")
     return COMMANDS[command](rest)
 
 

@@ -11,7 +11,14 @@ Where data comes from, in order:
    online; the result is then written once as ``<data_dir>/<name>.npz`` so later loads are fast.
 
 ``data_dir`` is the argument, else ``$FATLIB_DATA``, else a per-user cache directory
-(``$XDG_CACHE_HOME/fatlib/data``, by default ``~/.cache/fatlib/data``).
+(``$XDG_CACHE_HOME/fatlib/data``, by default ``~/.cache/fatlib/data``). A folder named by the
+argument or by ``$FATLIB_DATA`` must exist (a typo raises :class:`DataDirNotFound`; it is never
+created); only the per-user cache is created, and only when a download is attempted.
+
+Synthetic stand-ins (:func:`profile_dataset`): at a profile that allows them (``smoke``) a known
+dataset whose real data is absent is replaced by :func:`synthetic_dataset` — only when no data
+folder was named (``data_dir`` None or ``""``), or when asked for with ``data_dir="synthetic"``
+(:data:`SYNTHETIC`). Every stand-in says so: a :class:`SyntheticDataWarning` and its ``source``.
 
 Augmentation follows brevitas' ``bnn_pynq`` recipe: random crop 32 with 4 pixels of zero padding,
 plus a horizontal flip for CIFAR-10 only (never for digits or traffic signs).
@@ -20,6 +27,7 @@ plus a horizontal flip for CIFAR-10 only (never for digits or traffic signs).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,11 +58,21 @@ __all__ = [
     "imagefolder_missing",
     "make_synthetic_imagefolder",
     "DatasetNotFound",
+    "DataDirNotFound",
+    "UnknownDataset",
+    "SyntheticDataWarning",
+    "SYNTHETIC",
+    "named_data_dir",
+    "asks_synthetic",
+    "check_known_dataset",
 ]
 
 #: name -> (number of classes, horizontal flip in augmentation)
 DATASETS: dict[str, tuple[int, bool]] = {"cifar10": (10, True), "svhn": (10, False), "gtsrb": (43, False)}
 SPLITS = ("train", "test")
+#: the ``data_dir`` (``--data-dir``, ``DATA_DIR``) that asks :func:`profile_dataset` for synthetic
+#: stand-ins explicitly (write ``./synthetic`` for a folder of that name)
+SYNTHETIC = "synthetic"
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -65,6 +83,66 @@ class DatasetNotFound(FileNotFoundError):
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = message if reason is None else reason
+
+
+class DataDirNotFound(DatasetNotFound):
+    """A data folder the user named (``data_dir``, ``--data-dir``, ``DATA_DIR`` or
+    ``$FATLIB_DATA``) that does not exist: a typo, never a reason to fall back to other data."""
+
+
+class UnknownDataset(DatasetNotFound, ValueError):
+    """A dataset name that is neither one of :data:`DATASETS` nor an array file in the data
+    folder (also a :class:`ValueError`: the name is wrong, not the data missing)."""
+
+
+class SyntheticDataWarning(UserWarning):
+    """Synthetic stand-in data is used in place of a real dataset (:func:`profile_dataset`)."""
+
+
+def asks_synthetic(data_dir: str | os.PathLike | None) -> bool:
+    """Whether ``data_dir`` is :data:`SYNTHETIC`, the explicit request for synthetic stand-ins."""
+    return isinstance(data_dir, str) and data_dir.strip() == SYNTHETIC
+
+
+def check_known_dataset(name: str) -> None:
+    """ValueError listing the known datasets unless ``name`` is one of :data:`DATASETS` (a
+    synthetic stand-in needs the real dataset's number of classes)."""
+    if name not in DATASETS:
+        raise ValueError(
+            f"unknown dataset {name!r}: known datasets are {sorted(DATASETS)} (other data must be "
+            "given in the array format, <data_dir>/<name>.npz)"
+        )
+
+
+def named_data_dir(data_dir: str | os.PathLike | None = None, looking_for: str | None = None) -> Path | None:
+    """The data folder the user named — ``data_dir`` when given (not None or ``""``), else
+    ``$FATLIB_DATA`` when set — or None when neither is (then the per-user cache is used).
+
+    A named folder must exist: :class:`DataDirNotFound` (a :class:`FileNotFoundError`) names it
+    otherwise, and it is never created. ``looking_for`` (a file name) goes into the message."""
+    if data_dir is not None and str(data_dir) != "":
+        root, origin = Path(data_dir).expanduser(), "data_dir / --data-dir / DATA_DIR"
+    elif os.environ.get("FATLIB_DATA"):
+        root, origin = Path(os.environ["FATLIB_DATA"]).expanduser(), "$FATLIB_DATA"
+    else:
+        return None
+    if root.is_dir():
+        return root
+    state = "is not a folder" if root.exists() else "does not exist"
+    reason = f"data folder {root} ({origin}) {state}"
+    what = f" (looked for {root / looking_for})" if looking_for else ""
+    hint = ""
+    if asks_synthetic(data_dir):
+        hint = (
+            f" data_dir={SYNTHETIC!r} asks for synthetic stand-ins only where a profile's data is "
+            "read (fatlib.core.data.profile_dataset); real data is needed here."
+        )
+    raise DataDirNotFound(
+        f"{reason}{what}: check the path for a typo.{hint} To get the data: python "
+        "../shared/data/build.py DIR (offline copies of cifar10 and gtsrb), then pass data_dir=DIR or "
+        "set FATLIB_DATA=DIR.",
+        reason=reason,
+    )
 
 
 def user_cache_dir(*parts: str) -> Path:
@@ -180,6 +258,7 @@ def _read_npz(path: Path, name: str, split: str) -> ArrayDataset:
         raise ValueError(f"{path}: {split}_x must be uint8 N×H×W×C with C in (1, 3), got {x.dtype} {x.shape}")
     if len(x) != len(y):
         raise ValueError(f"{path}: {len(x)} images but {len(y)} labels in {split}")
+    y = _check_labels(path, name, split, y, classes)
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
     n_cls = DATASETS.get(name, (int(y.max()) + 1 if len(y) else 0, False))[0]
@@ -195,6 +274,46 @@ def _read_npz(path: Path, name: str, split: str) -> ArrayDataset:
         flip=DATASETS.get(name, (0, False))[1],
         source=str(path),
     )
+
+
+def _check_labels(
+    path: Path, name: str, split: str, y: np.ndarray, classes: tuple[str, ...] | None
+) -> np.ndarray:
+    """``{split}_y`` of the array file ``path`` as int64 class indices, or a ValueError naming the
+    file and the split: labels must be integers (integer values), 1-D, in [0, classes)."""
+    where = f"{path}: {split}_y"
+    if y.ndim != 1:
+        raise ValueError(f"{where} must be a 1-D array of class indices, got shape {y.shape}")
+    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise ValueError(f"{where} must hold integer class indices, got dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{where} must hold integer class indices, got {y[i]!r} at index {i} "
+                f"({int(bad.sum())} non-integer labels); write class indices 0, 1, 2, ..."
+            )
+    if not len(y):
+        return y.astype(np.int64)
+    lo, hi = y.min(), y.max()
+    if lo < 0:
+        raise ValueError(
+            f"{where} has negative labels (min {lo:g}, {int((y < 0).sum())} of them); labels are "
+            "class indices 0, 1, 2, ..."
+        )
+    if classes is not None:
+        n_cls, what = len(classes), f"the file's {len(classes)} class names"
+    elif name in DATASETS:
+        n_cls, what = DATASETS[name][0], f"{name}'s {DATASETS[name][0]} classes"
+    else:
+        n_cls = None
+    if n_cls is not None and hi >= n_cls:
+        raise ValueError(
+            f"{where} has labels up to {hi:g} but there are only {what} (labels 0..{n_cls - 1}); "
+            "fix the labels, or the file's name / its classes array"
+        )
+    return y.astype(np.int64)
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -253,17 +372,21 @@ def load_dataset(
     Images are 32×32 RGB floats in [0, 1] (CNV maps them to [-1, 1] itself). ``augment=True``
     turns on the bnn_pynq augmentation (crop + flip for CIFAR-10; crop only otherwise).
     Raises :class:`DatasetNotFound` (a :class:`FileNotFoundError`) naming every path tried and how
-    to get the data.
+    to get the data; :class:`DataDirNotFound` when a named data folder (``data_dir``, else
+    ``$FATLIB_DATA``) does not exist — it is never created; :class:`UnknownDataset` (also a
+    :class:`ValueError`) for a name that is neither known nor an array file. ``data_dir=""`` is
+    the same as None. Labels are checked (integers in the dataset's classes).
     """
     if split not in SPLITS:
         raise ValueError(f"split={split!r}: use 'train' or 'test'")
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    named = named_data_dir(data_dir, looking_for=f"{name}.npz")
+    root = named if named is not None else default_data_dir()
     path = root / f"{name}.npz"
     tried = [str(path)]
     if not path.exists():
         if name not in DATASETS:
-            raise DatasetNotFound(
-                f"dataset {name!r} not found: no {path}. Known datasets: {sorted(DATASETS)}; "
+            raise UnknownDataset(
+                f"unknown dataset {name!r} (no {path}). Known datasets: {sorted(DATASETS)}; "
                 f"other data must be given in the array format at {path}."
             )
         errors = ""
@@ -346,25 +469,65 @@ def synthetic_dataset(
 
 
 def profile_dataset(
-    name: str, split: str, profile: str | Profile, data_dir: str | os.PathLike | None = None, seed: int = 0
+    name: str,
+    split: str,
+    profile: str | Profile,
+    data_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    synthetic: bool = False,
 ) -> ArrayDataset:
     """``split`` of ``name`` at the sizes of a scale profile (``train_size`` / ``test_size``
-    images of a seeded subset). Under a profile that allows it (``smoke``), synthetic data
-    stands in when the real data is absent; ``source`` then says so."""
+    images of a seeded subset).
+
+    Synthetic stand-ins (:func:`synthetic_dataset`, with the dataset's number of classes) replace
+    the real data only (a) under a profile that allows them (``smoke``), for a known dataset
+    whose real data is absent, when no data folder was named (``data_dir`` None or ``""``;
+    ``$FATLIB_DATA`` unset, or an existing folder without the dataset), or (b) when asked for:
+    ``synthetic=True`` or ``data_dir="synthetic"`` (:data:`SYNTHETIC`), at any profile. A stand-in
+    warns (:class:`SyntheticDataWarning`) and says so in its ``source``.
+
+    Raises :class:`DataDirNotFound` for a named data folder that does not exist (never created),
+    :class:`UnknownDataset` / :class:`ValueError` for an unknown dataset name, and
+    :class:`DatasetNotFound` when the real data is absent and no stand-in is allowed."""
     from fatlib.core.profiles import get_profile
 
     prof = get_profile(profile)
     size = prof.train_size if split == "train" else prof.test_size
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: use 'train' or 'test'")
+    if synthetic or asks_synthetic(data_dir):
+        check_known_dataset(name)
+        how = "synthetic=True" if synthetic else f"data_dir={SYNTHETIC!r}"
+        return _stand_in(name, split, size, seed, f"asked for with {how}")
     try:
         ds = load_dataset(name, split, data_dir=data_dir)
-    except FileNotFoundError:
+    except (DataDirNotFound, UnknownDataset):
+        raise
+    except DatasetNotFound as err:
         if not prof.allow_synthetic:
             raise
-        n_cls = DATASETS.get(name, (10, False))[0]
-        ds = synthetic_dataset(n=size or 256, num_classes=n_cls, seed=seed + (split == "test"), split=split)
-        ds.source = f"synthetic stand-in for {name} (real data not found) — {ds.source}"
-        return ds
+        if data_dir is not None and str(data_dir) != "":
+            raise DatasetNotFound(
+                f"{err} (At the {prof.name} profile synthetic stand-ins are used only when no data "
+                f"folder is named; name none, or pass data_dir={SYNTHETIC!r} to ask for them.)",
+                reason=err.reason,
+            ) from None
+        return _stand_in(name, split, size, seed, "real data not found")
     return subset(ds, size, seed=seed)
+
+
+def _stand_in(name: str, split: str, size: int | None, seed: int, why: str) -> ArrayDataset:
+    """The synthetic stand-in for ``split`` of the known dataset ``name``, announced."""
+    n_cls = DATASETS[name][0]
+    ds = synthetic_dataset(n=size or 256, num_classes=n_cls, seed=seed + (split == "test"), split=split)
+    ds.source = f"synthetic stand-in for {name} ({why}) — {ds.source}"
+    warnings.warn(
+        f"{name} {split}: using synthetic stand-in data ({why}); the numbers say nothing about "
+        f"{name}. Real data: <data_dir>/{name}.npz (see fatlib.core.data)",
+        SyntheticDataWarning,
+        stacklevel=3,
+    )
+    return ds
 
 
 # --------------------------------------------------------------------------------------------
@@ -594,7 +757,11 @@ def make_synthetic_imagefolder(
             (tmp / _SYNTHETIC_DONE).write_text(json.dumps(spec))
     except OSError:
         # another process finished the same tree first: use it
-        if done.is_file() and json.loads(done.read_text()) == spec:
+        try:
+            same = done.is_file() and json.loads(done.read_text()) == spec
+        except ValueError:
+            raise ValueError(f"{done} is not valid JSON: remove {root} and run again") from None
+        if same:
             return root
         raise
     return root

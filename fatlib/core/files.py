@@ -12,7 +12,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_file", "atomic_dir", "atomic_write_bytes", "fsync_dir", "output_dir"]
+__all__ = [
+    "atomic_file",
+    "atomic_dir",
+    "atomic_write_bytes",
+    "fsync_dir",
+    "output_dir",
+    "check_writable",
+    "remove_stale_parts",
+]
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -45,6 +53,7 @@ def atomic_file(
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: follow the user's umask instead
     try:
         yield tmp
         if fsync:
@@ -68,26 +77,81 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True)
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, replace: bool = False, fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; when the block succeeds it becomes ``path``
-    (an existing ``path`` is replaced only when ``replace``). On failure it is removed."""
+    (an existing ``path`` is replaced only when ``replace``). On failure it is removed. With
+    ``fsync`` every file written into it, the folder and its parent reach the disk first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.part-"))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a shared store follows the user's umask
     try:
         yield tmp
+        if fsync:
+            for f in tmp.rglob("*"):
+                if f.is_file():
+                    with open(f, "rb+") as fh:
+                        os.fsync(fh.fileno())
+            fsync_dir(tmp)
         if path.exists():
             if not replace:
                 raise FileExistsError(f"{path} already exists")
             shutil.rmtree(path)
         os.replace(tmp, path)
+        if fsync:
+            fsync_dir(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
+def remove_stale_parts(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary folders and files that :func:`atomic_dir` / :func:`atomic_file` left
+    beside ``path`` when a process was killed while writing it (``.<name>.part-*``,
+    ``.<name>.*.part``); returns what was removed. Call it only where no other process writes
+    ``path`` at the same time."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for stale in sorted(path.parent.glob(f".{path.name}.*")):
+        if ".part" not in stale.name:
+            continue
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+        removed.append(stale)
+    return removed
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """Fail fast, before any work: ``path`` (a folder, created if missing) must be a folder this
+    process can write. Raises ValueError naming the path (and what it is for)."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} is a file, not a folder: give a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".fatlib-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(
+            f"{what} {path} is not writable ({err.strerror or err}): choose a folder you "
+            "can write, or fix its permissions"
+        ) from None
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def output_dir(path: str | os.PathLike, default_name: str) -> Path:
-    """A notebook's output folder: ``path`` when given, else ``results/<default_name>``; created."""
+    """A notebook's output folder: ``path`` when given, else ``results/<default_name>``; created and
+    checked writable before the notebook does any work (:func:`check_writable`)."""
     out = Path(path) if str(path) else Path("results") / default_name
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return check_writable(out, "OUTPUT_DIR")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["model_device", "eval_mode", "resolve_device"]
+__all__ = ["model_device", "eval_mode", "resolve_device", "parse_device", "check_images01"]
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -22,14 +22,61 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def parse_device(device: str | torch.device) -> torch.device:
+    """``device`` as a :class:`torch.device`; a string torch cannot read (``"cudax"``) or a CUDA
+    device on a machine without CUDA raises ValueError saying what to write instead."""
+    if isinstance(device, torch.device):
+        dev = device
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(
+                f"device={device!r} is not a device: use cpu, cuda or cuda:N (or auto)"
+            ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r} but CUDA is not available here; use 'auto' or 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={str(device)!r} but this machine has {torch.cuda.device_count()} CUDA "
+                "device(s): use cuda:0 .. cuda:N-1"
+            )
+    return dev
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` or None → CUDA when available, else the CPU; anything else as given."""
+    """``"auto"`` or None → CUDA when available, else the CPU; anything else as given (checked by
+    :func:`parse_device`: ValueError for a device that is not one, or not here)."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'")
-    return dev
+    return parse_device(device)
+
+
+def check_images01(images: torch.Tensor, what: str = "images") -> None:
+    """ValueError unless ``images`` is a floating tensor with every value in [0, 1] (the range every
+    fatlib network is trained on: ``uint8 / 255``); the message says how to fix it."""
+    if not torch.is_tensor(images):
+        raise ValueError(f"{what} must be a float tensor with values in [0, 1], got {type(images).__name__}")
+    if images.dtype == torch.uint8:
+        raise ValueError(f"{what} must be floats in [0, 1], got uint8; divide uint8 images by 255")
+    if not images.is_floating_point():
+        raise ValueError(f"{what} must be floats in [0, 1], got {images.dtype}; divide uint8 images by 255")
+    if images.numel() == 0:
+        return
+    if bool(torch.isnan(images).any()):
+        raise ValueError(f"{what} contain NaN; images must be floats in [0, 1]")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < 0.0 or hi > 1.0:
+        hint = (
+            "divide uint8 images by 255"
+            if hi > 1.0 and lo >= 0.0
+            else "undo any normalisation (mean / std): fatlib networks take the raw image in [0, 1]"
+        )
+        raise ValueError(
+            f"{what} must be floats in [0, 1], got values from {lo:g} to {hi:g}; {hint} "
+            "(out-of-range images would silently give a wrong accuracy)"
+        )
 
 
 @contextlib.contextmanager

@@ -24,13 +24,16 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fatlib.core.data import ArrayDataset, profile_dataset
+from fatlib.core.files import check_writable
 from fatlib.core.models import clip_weights
 from fatlib.core.profiles import Profile, get_profile
 from fatlib.core.schemes import CHANNEL, FAT_SCHEMES, PATTERNS, SAT, SCHEMES
 from fatlib.core.store import ArtifactStore, build_from_config
-from fatlib.core.torch_utils import eval_mode, model_device, resolve_device
+from fatlib.core.torch_utils import check_images01, eval_mode, model_device, resolve_device
 
 __all__ = [
+    "Checkpointing",
+    "TrainingStopped",
     "TrainConfig",
     "TrainResult",
     "cnv_config",
@@ -186,14 +189,22 @@ def data_fingerprint(ds: Dataset) -> str:
 
 
 def _batches(
-    ds: Dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None, device: torch.device
+    ds: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    device: torch.device,
+    order: torch.Tensor | None = None,
+    start: int = 0,
 ):
-    """Yield ``(images, labels)`` batches on ``device``; fast path for :class:`ArrayDataset`."""
+    """Yield ``(images, labels)`` batches on ``device``; fast path for :class:`ArrayDataset`.
+    For an ArrayDataset, ``order`` (the epoch's permutation from :func:`_epoch_order`) and
+    ``start`` (a batch index) continue an epoch part-way through."""
     if isinstance(ds, ArrayDataset):
-        n = len(ds)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        for start in range(0, n, batch_size):
-            yield ds.batch(order[start : start + batch_size], generator=generator, device=device)
+        if order is None:
+            order = _epoch_order(ds, shuffle, generator)
+        for first in range(start * batch_size, len(order), batch_size):
+            yield ds.batch(order[first : first + batch_size], generator=generator, device=device)
     else:
         workers = int(getattr(ds, "workers", 0) or 0)
         loader = DataLoader(
@@ -204,8 +215,16 @@ def _batches(
             num_workers=workers,
             persistent_workers=False,
         )
-        for x, y in loader:
+        for i, (x, y) in enumerate(loader):
+            if i == 0:  # an ArrayDataset is in [0, 1] by construction; other datasets are checked once
+                check_images01(x, f"images of {type(ds).__name__}")
             yield x.to(device), y.to(device)
+
+
+def _epoch_order(ds: ArrayDataset, shuffle: bool, generator: torch.Generator | None) -> torch.Tensor:
+    """The order in which one epoch visits an ArrayDataset (a draw from ``generator`` when shuffled)."""
+    n = len(ds)
+    return torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
 
 
 @torch.no_grad()
@@ -235,6 +254,94 @@ def evaluate(
     return 100.0 * (pred == true).double().mean().item()
 
 
+@dataclass(frozen=True)
+class Checkpointing:
+    """When :func:`train` writes its resume state into the store (``<root>/<key>/resume.pt``), so
+    that a killed, preempted or crashed training continues where it stopped: after every
+    ``every_epochs`` epochs, at least every ``every_seconds`` seconds (checked after each batch),
+    after every ``every_batches`` batches when set, and on SIGTERM (then the training stops after
+    saving, and the signal's previous handler runs). Mid-epoch states need an
+    :class:`~fatlib.core.data.ArrayDataset` (the epoch's order is saved); other datasets are
+    checkpointed at epoch ends only.
+
+    A resumed training ends with weights bit-identical to an uninterrupted one on the same device
+    and thread count (the optimizer, scheduler, torch / CUDA / data random generators, FAT method
+    2's draw and the position in the epoch are all restored)."""
+
+    every_epochs: int = 5
+    every_seconds: float = 300.0
+    every_batches: int | None = None
+    on_sigterm: bool = True
+
+    def __post_init__(self) -> None:
+        if self.every_epochs < 1 or self.every_seconds <= 0:
+            raise ValueError("Checkpointing: every_epochs must be >= 1 and every_seconds > 0")
+        if self.every_batches is not None and self.every_batches < 1:
+            raise ValueError("Checkpointing: every_batches must be >= 1 (or None)")
+
+
+class _Sigterm:
+    """Inside the block, SIGTERM only sets :attr:`seen` (the training saves its state and stops at
+    the next batch); afterwards the previous handler is back, and :meth:`deliver` hands it the
+    signal that came (the default handler ends the process, as SIGTERM does)."""
+
+    def __init__(self, enabled: bool) -> None:
+        import threading
+
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.seen = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _Sigterm:
+        import signal
+
+        if self.enabled:
+            self.previous = signal.getsignal(signal.SIGTERM)
+            if self.previous is signal.SIG_IGN or self.previous is None:
+                self.enabled = False
+            else:
+                signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.seen = True
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self.enabled:
+            signal.signal(signal.SIGTERM, self.previous)
+
+    def deliver(self) -> None:
+        """Give a SIGTERM that came inside the block to the handler that was there before."""
+        import signal
+
+        if not (self.enabled and self.seen):
+            return
+        if callable(self.previous):
+            self.previous(signal.SIGTERM, None)
+        else:  # SIG_DFL: end the process as SIGTERM does
+            signal.raise_signal(signal.SIGTERM)
+
+
+class TrainingStopped(RuntimeError):
+    """Raised by :func:`train` after it saved its resume state on SIGTERM when the previous
+    SIGTERM handler did not end the process; rerunning the same call resumes."""
+
+
+def _rng_state(dev: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if dev.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(dev)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], dev: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if dev.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], dev)
+
+
 def train(
     config: TrainConfig,
     train_data: Dataset,
@@ -245,12 +352,16 @@ def train(
     progress: bool = True,
     retrain: bool = False,
     profile: str | None = None,
+    checkpoint: Checkpointing | None = Checkpointing(),
 ) -> TrainResult:
     """Train ``config`` on ``train_data`` (FAT §V recipe at the config's sizes), or reuse the
     stored artifact whose key covers the config and the training data's fingerprint.
 
-    Seeded and repeatable on CPU. Returns the model in eval mode with its metrics (test accuracy
-    in percent, learning curve, training throughput in images/s)."""
+    Seeded and repeatable on CPU for one thread count. Returns the model in eval mode with its
+    metrics (test accuracy in percent, learning curve, training throughput in images/s, and the
+    device and thread count that produced the weights). While it runs, its resume state is saved
+    in the store as ``checkpoint`` says (None: never) and a restart continues from it; the store
+    is checked writable before any work."""
     if isinstance(store, (str, os.PathLike)):
         store = ArtifactStore(store)
     store = store if store is not None else ArtifactStore()
@@ -271,6 +382,7 @@ def train(
 
     from fatlib.fat.injection import TrainingScheme
 
+    check_writable(store.root, "artifact store")
     torch.manual_seed(config.seed)
     model = build_from_config(key_config).to(dev)
     scheme = TrainingScheme.attach(model, config)
@@ -294,40 +406,124 @@ def train(
         train_data = replace(train_data, augment=config.augment)
     history: list[dict[str, Any]] = []
     seen, busy = 0, 0.0
+    start_epoch, start_batch, order = 0, 0, None
+    totals = (0.0, 0, 0)  # running loss sum, correct, count of the epoch in progress
+    resumes: list[dict[str, Any]] = []
+    resumed = store.load_resume_state(key_config) if checkpoint is not None and not retrain else None
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["optimizer"])
+        sched.load_state_dict(resumed["scheduler"])
+        gen.set_state(resumed["generator"])
+        _set_rng_state(resumed["rng"], dev)
+        history, seen, busy = list(resumed["history"]), int(resumed["seen"]), float(resumed["busy"])
+        start_epoch, start_batch, order = int(resumed["epoch"]), int(resumed["batch"]), resumed["order"]
+        totals = tuple(resumed["totals"])
+        resumes = list(resumed["resumes"]) + [
+            {
+                "epoch": start_epoch,
+                "batch": start_batch,
+                "threads": torch.get_num_threads(),
+                "device": str(dev),
+            }
+        ]
+
+    def save_state(epoch: int, batch: int, epoch_order: torch.Tensor | None, running: tuple) -> None:
+        """The resume state after ``batch`` batches of ``epoch`` (0-based; batch 0: at its start)."""
+        store.save_resume_state(
+            key_config,
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "generator": gen.get_state(),
+                "rng": _rng_state(dev),
+                "epoch": epoch,
+                "batch": batch,
+                "order": epoch_order,
+                "active_site": scheme.active_site,
+                "totals": list(running),
+                "history": history,
+                "seen": seen,
+                "busy": busy,
+                "resumes": resumes,
+                "threads": torch.get_num_threads(),
+                "device": str(dev),
+            },
+        )
+
     start = time.perf_counter()
-    bar = tqdm(range(config.epochs), desc=config.label, disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
-        scheme.on_epoch(epoch, gen)
-        total_loss, correct, count = 0.0, 0, 0
-        t0 = time.perf_counter()
-        for x, y in _batches(train_data, config.batch_size, shuffle=True, generator=gen, device=dev):
-            out = model(x)
-            loss = loss_fn(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if config.clip_weights:
-                clip_weights(model)
-            total_loss += loss.item() * len(y)
-            correct += int((out.argmax(1) == y).sum())
-            count += len(y)
-        busy += time.perf_counter() - t0
-        seen += count
-        lr = opt.param_groups[0]["lr"]
-        sched.step()
-        scheme.on_eval()
-        row = {
-            "epoch": epoch + 1,
-            "loss": total_loss / count,
-            "train_accuracy": 100.0 * correct / count,
-            "lr": lr,
-            "active_site": scheme.active_site,
-        }
-        if test_data is not None:
-            row["test_accuracy"] = evaluate(model, test_data, device=dev)
-        history.append(row)
-        bar.set_postfix(loss=f"{row['loss']:.3f}", test=f"{row.get('test_accuracy', float('nan')):.1f}")
+    last_save = time.monotonic()
+    bar = tqdm(range(start_epoch, config.epochs), desc=config.label, disable=not progress, leave=False)
+    stopped = False  # by SIGTERM, after saving the resume state
+    with _Sigterm(checkpoint is not None and checkpoint.on_sigterm) as sigterm:
+        for epoch in bar:
+            model.train()
+            mid_epoch = resumed is not None and epoch == start_epoch and start_batch > 0
+            scheme.on_epoch(epoch, gen, active_site=resumed["active_site"] if mid_epoch else None)
+            total_loss, correct, count = totals if mid_epoch else (0.0, 0, 0)
+            first = start_batch if mid_epoch else 0
+            if isinstance(train_data, ArrayDataset) and not mid_epoch:
+                order = _epoch_order(train_data, True, gen)
+            t0 = time.perf_counter()
+            batches = _batches(train_data, config.batch_size, True, gen, dev, order=order, start=first)
+            for b, (x, y) in enumerate(batches, start=first):
+                out = model(x)
+                loss = loss_fn(out, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if config.clip_weights:
+                    clip_weights(model)
+                total_loss += loss.item() * len(y)
+                correct += int((out.argmax(1) == y).sum())
+                count += len(y)
+                if checkpoint is not None and isinstance(train_data, ArrayDataset):
+                    due = sigterm.seen or time.monotonic() - last_save >= checkpoint.every_seconds
+                    due = due or (
+                        checkpoint.every_batches is not None and (b + 1) % checkpoint.every_batches == 0
+                    )
+                    if due and (b + 1) * config.batch_size < len(train_data):  # mid-epoch only
+                        busy += time.perf_counter() - t0
+                        t0 = time.perf_counter()
+                        save_state(epoch, b + 1, order, (total_loss, correct, count))
+                        last_save = time.monotonic()
+                        if sigterm.seen:
+                            stopped = True
+                            break
+            if stopped:
+                break  # mid-epoch, state saved
+            busy += time.perf_counter() - t0
+            seen += count
+            lr = opt.param_groups[0]["lr"]
+            sched.step()
+            scheme.on_eval()
+            row = {
+                "epoch": epoch + 1,
+                "loss": total_loss / count,
+                "train_accuracy": 100.0 * correct / count,
+                "lr": lr,
+                "active_site": scheme.active_site,
+            }
+            if test_data is not None:
+                row["test_accuracy"] = evaluate(model, test_data, device=dev)
+            history.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", test=f"{row.get('test_accuracy', float('nan')):.1f}")
+            if checkpoint is not None and epoch + 1 < config.epochs:
+                due = sigterm.seen or (epoch + 1) % checkpoint.every_epochs == 0
+                if due or time.monotonic() - last_save >= checkpoint.every_seconds:
+                    save_state(epoch + 1, 0, None, (0.0, 0, 0))
+                    last_save = time.monotonic()
+                if sigterm.seen:
+                    stopped = True
+                    break
+    if stopped:
+        bar.close()
+        sigterm.deliver()
+        raise TrainingStopped(
+            f"training of {config.label} stopped on SIGTERM; its state is saved in "
+            f"{store.resume_path(key_config)}: run the same call again to resume"
+        )
     scheme.on_eval()
     model.eval()
     metrics: dict[str, Any] = {
@@ -342,6 +538,7 @@ def train(
         else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "resumes": resumes,
         "profile": profile,
         "train_source": getattr(train_data, "source", type(train_data).__name__),
         "test_source": getattr(test_data, "source", None) if test_data is not None else None,
@@ -349,6 +546,7 @@ def train(
     }
     path = store.save(key_config, scheme.export(model), metrics)
     final = store.load(key_config, device=dev)[0]
+    sigterm.deliver()  # a SIGTERM during the last epoch: handed on once the artifact is saved
     return TrainResult(final, key_config, metrics, path, reused=False, history=history)
 
 

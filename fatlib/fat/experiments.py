@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import operator
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -457,14 +458,34 @@ def method_figure(
 def data_missing(
     dataset: str, data_dir: str | os.PathLike | None = None, profile: str | Profile | None = None
 ) -> str | None:
-    """Why ``dataset`` cannot be used here (the reason for a "not run" row), or None. Under a
-    profile that allows synthetic stand-ins (smoke) a known dataset is never missing."""
-    from fatlib.core.data import DATASETS
+    """Why ``dataset`` cannot be used here (the reason for a "not run" row), or None — by the rule
+    of :func:`fatlib.core.data.profile_dataset`: under a profile that allows synthetic stand-ins
+    (smoke) a known dataset is never missing when no data folder was named (``data_dir`` None or
+    ``""``); ``data_dir="synthetic"`` asks for stand-ins at any profile.
 
-    if profile is not None and get_profile(profile).allow_synthetic and dataset in DATASETS:
+    Bad input raises instead of giving a reason: a named data folder that does not exist
+    (:class:`fatlib.core.data.DataDirNotFound`, a FileNotFoundError) and an unknown dataset name
+    (:class:`fatlib.core.data.UnknownDataset`, a ValueError)."""
+    from fatlib.core.data import (
+        DATASETS,
+        DataDirNotFound,
+        UnknownDataset,
+        asks_synthetic,
+        check_known_dataset,
+        named_data_dir,
+    )
+
+    if asks_synthetic(data_dir):
+        check_known_dataset(dataset)
+        return None
+    named_data_dir(data_dir, looking_for=f"{dataset}.npz")  # a typo raises here
+    unnamed = data_dir is None or str(data_dir) == ""
+    if profile is not None and get_profile(profile).allow_synthetic and dataset in DATASETS and unnamed:
         return None
     try:
         load_dataset(dataset, "test", data_dir=data_dir, download=False)
+    except (DataDirNotFound, UnknownDataset):
+        raise
     except FileNotFoundError as err:
         reason = err.reason if isinstance(err, DatasetNotFound) else str(err)
         return f"{dataset} not found ({reason})"
@@ -873,18 +894,36 @@ def imagenet_source(
     """Find ImageNet as an ImageFolder tree (``train/``, ``val/``): at ``imagenet_dir`` when
     given, else the first of :func:`fatlib.core.data.imagenet_candidates` (``<data_dir>/imagenet``,
     ``$FATLIB_DATA/imagenet``, the cache). When absent, a profile that allows synthetic data
-    (smoke) gets a tiny synthetic ImageFolder written under the artifact store; any other
-    profile gets ``reason`` ("ImageNet not found at ...") and ``runs`` False."""
-    from fatlib.core.data import imagefolder_missing, make_synthetic_imagefolder
+    (smoke) gets a tiny synthetic ImageFolder written under the artifact store — only when no
+    folder was named, as in :func:`fatlib.core.data.profile_dataset` (``data_dir`` and
+    ``imagenet_dir`` empty, ``$FATLIB_DATA`` unset or an existing folder); ``data_dir="synthetic"``
+    asks for it at any profile. Otherwise ``reason`` ("ImageNet not found at ...") and ``runs``
+    False: a mistyped folder is never replaced by synthetic data."""
+    from fatlib.core.data import (
+        SyntheticDataWarning,
+        asks_synthetic,
+        imagefolder_missing,
+        make_synthetic_imagefolder,
+    )
     from fatlib.core.data import imagenet_dir as find_imagenet
     from fatlib.core.store import default_store_dir
 
     prof = get_profile(profile)
-    expected = Path(imagenet_dir).expanduser() if imagenet_dir else find_imagenet(data_dir)
-    why = imagefolder_missing(expected)
-    if why is None:
-        return ImageNetSource(expected, False, expected)
-    if prof.allow_synthetic:
+    asked = asks_synthetic(data_dir) and not imagenet_dir
+    if asked:
+        expected, why = find_imagenet(None), f"synthetic data asked for with data_dir={data_dir!r}"
+    else:
+        expected = Path(imagenet_dir).expanduser() if imagenet_dir else find_imagenet(data_dir)
+        why = imagefolder_missing(expected)
+        if why is None:
+            return ImageNetSource(expected, False, expected)
+    env = os.environ.get("FATLIB_DATA")
+    unnamed = (
+        not imagenet_dir
+        and (data_dir is None or str(data_dir) == "")
+        and (not env or Path(env).expanduser().is_dir())
+    )
+    if asked or (prof.allow_synthetic and unnamed):
         c, n, v = (
             prof.dorefa_synthetic_classes,
             prof.dorefa_synthetic_per_class,
@@ -893,6 +932,12 @@ def imagenet_source(
         size = max(prof.dorefa_image_size, int(prof.dorefa_image_size * 256 / 224) + 1)
         root = default_store_dir() / "data" / f"synthetic-imagefolder-c{c}-n{n}-v{v}-s{size}"
         make_synthetic_imagefolder(root, num_classes=c, per_class=n, val_per_class=v, image_size=size)
+        warnings.warn(
+            f"ImageNet: using a synthetic ImageFolder stand-in at {root} ({why}; looked for "
+            f"ImageNet at {expected}); its numbers say nothing about ImageNet",
+            SyntheticDataWarning,
+            stacklevel=2,
+        )
         return ImageNetSource(root, True, expected)
     return ImageNetSource(
         None,

@@ -310,13 +310,16 @@ class TrainingScheme:
             return cls(DROPOUT2D, insert_dropout(model, config.p))
         return cls(config.scheme, insert_injection(model, config.pattern, config.p, enabled=False))
 
-    def on_epoch(self, epoch: int, generator: torch.Generator) -> None:
-        """Enable the layers for this epoch."""
+    def on_epoch(self, epoch: int, generator: torch.Generator, active_site: int | None = None) -> None:
+        """Enable the layers for this epoch. ``active_site`` resumes an epoch whose method-2 draw
+        was already made (training restarted from its resume state): no new draw."""
         if self.scheme == FAT_M1:
             for layer in self.layers:
                 layer.enabled = True
         elif self.scheme == FAT_M2:
-            self.active_site = int(torch.randint(len(self.layers), (1,), generator=generator))
+            if active_site is None:
+                active_site = int(torch.randint(len(self.layers), (1,), generator=generator))
+            self.active_site = active_site
             for i, layer in enumerate(self.layers):
                 layer.enabled = i == self.active_site
         elif self.scheme == DROPOUT2D:

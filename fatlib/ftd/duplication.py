@@ -63,6 +63,7 @@ from torch import nn
 from fatlib.ftd.errors import FaultTargets, FaultTie
 from fatlib.ftd.ranking import (
     check_ratio,
+    check_scores,
     conv_layers,
     depthwise_pairs,
     is_depthwise,
@@ -284,6 +285,7 @@ def duplication_plan(
             f"scores name layers that are not Conv2d modules of the model: {unknown}; "
             "rank this model with fatlib.ftd.ranking.rank_channels"
         )
+    check_scores(scores, "scores")
     for n, s in scores.items():
         if torch.as_tensor(s).numel() != convs[n].out_channels:
             raise ValueError(

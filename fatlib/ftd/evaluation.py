@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from fatlib.core.data import ArrayDataset
-from fatlib.core.torch_utils import eval_mode, model_device
+from fatlib.core.torch_utils import check_images01, eval_mode, model_device
 from fatlib.ftd import errors
 
 __all__ = [
@@ -88,9 +88,12 @@ def predict_under_errors(
     """Predicted classes of ``images`` with transient ``kind`` errors (FTD §2.2: zero) in the
     kernels (``weight_rate``) and feature maps (``fmap_rate``) of ``layers`` (default: the
     feature-extraction convolutions, §4.1), fresh errors at every batch of ``batch_size``, draws
-    seeded with ``seed``. Eval mode; the model is unchanged afterwards. CPU tensor of labels."""
+    seeded with ``seed``. Eval mode; the model is unchanged afterwards. CPU tensor of labels.
+    ``images`` must be floats in [0, 1], as :func:`as_tensors` gives them (ValueError otherwise:
+    0–255 images would silently give a wrong accuracy)."""
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
+    check_images01(images)
     dev = model_device(model)
     layers = feature_layers(model) if layers is None else layers
     clean = weight_rate == 0 and fmap_rate == 0

@@ -70,6 +70,7 @@ __all__ = [
     "overlap",
     "conv_layers",
     "check_ratio",
+    "check_scores",
 ]
 
 #: ranking methods of §3.1 plus the random baseline of §4.1.
@@ -295,16 +296,35 @@ def rank_channels(
     if batch_size < 1 or (batches is not None and batches < 1):
         raise ValueError("batch_size and batches must be >= 1 (batches=None reads all data)")
     if method == "weight_sum":
-        return _weight_sum(model)
-    if method == "random":
+        scores = _weight_sum(model)
+    elif method == "random":
         g = torch.Generator().manual_seed(int(seed))
-        return {n: torch.rand(c.out_channels, generator=g) for n, c in convs.items()}
-    if data is None:
+        scores = {n: torch.rand(c.out_channels, generator=g) for n, c in convs.items()}
+    elif data is None:
         raise ValueError(
             f"ranking method {method!r} needs data=(images, labels) or a Dataset; "
             "'weight_sum' and 'random' need none"
         )
-    return _data_scores(model, method, data, batch_size, batches)
+    else:
+        scores = _data_scores(model, method, data, batch_size, batches)
+    check_scores(scores, f"{method} ranking")
+    return scores
+
+
+def check_scores(scores: dict[str, torch.Tensor], what: str = "ranking scores") -> None:
+    """ValueError naming the layer when any score is NaN: a NaN sorts arbitrarily, so the channels
+    it would select (and duplicate) would be meaningless."""
+    if not isinstance(scores, dict):
+        raise ValueError(f"{what} must be a dict {{conv name: scores}}, got {type(scores).__name__}")
+    for name, s in scores.items():
+        t = torch.as_tensor(s).detach()
+        if t.is_floating_point() and bool(torch.isnan(t).any()):
+            n_nan = int(torch.isnan(t).sum())
+            raise ValueError(
+                f"{what}: layer {name!r} has {n_nan} NaN score(s) of {t.numel()}; NaN cannot be "
+                "ranked — check the model's weights and the ranking data for NaN / inf, or rank "
+                "with another method"
+            )
 
 
 def num_selected(channels: int, ratio: float) -> int:
@@ -323,8 +343,9 @@ def check_ratio(ratio: float) -> None:
 def top_channels(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, torch.Tensor]:
     """Indices of the top ``ratio`` fraction of channels of each layer (FTD §3.3: "the highest
     score in descending order"), ``round(ratio · C)`` of them, most important first; ties go to
-    the lower channel index."""
+    the lower channel index. NaN scores raise ValueError naming the layer."""
     check_ratio(ratio)
+    check_scores(scores)
     out = {}
     for name, s in scores.items():
         s = torch.as_tensor(s).detach().float().cpu().flatten()

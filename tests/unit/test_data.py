@@ -97,11 +97,14 @@ def test_subset_is_seeded_and_sized():
     assert data.subset(ds, None) is ds and data.subset(ds, 500) is ds
 
 
-def test_profile_dataset_falls_back_to_synthetic_only_in_smoke(tmp_path):
-    ds = data.profile_dataset("cifar10", "train", "smoke", data_dir=tmp_path)
+def test_profile_dataset_falls_back_to_synthetic_only_in_smoke(tmp_path, monkeypatch):
+    # no data folder named (FATLIB_DATA: an existing folder without the dataset): a stand-in at
+    # smoke only; a named data folder never falls back (tests/unit/test_validation.py)
+    monkeypatch.setenv("FATLIB_DATA", str(tmp_path))
+    ds = data.profile_dataset("cifar10", "train", "smoke")
     assert "synthetic" in ds.source and len(ds) == 256
     with pytest.raises(FileNotFoundError):
-        data.profile_dataset("cifar10", "train", "cpu", data_dir=tmp_path)
+        data.profile_dataset("cifar10", "train", "cpu")
 
 
 def test_real_cifar10(real_data_dir):

@@ -115,9 +115,12 @@ def test_table_claim_and_wide():
     assert wide.loc[wide.dataset == "CIFAR10", "sat min (paper)"].iloc[0] == 50.8
 
 
-def test_data_missing(tmp_path):
+def test_data_missing(tmp_path, monkeypatch):
     assert "not found" in experiments.data_missing("svhn", tmp_path)
-    assert experiments.data_missing("svhn", tmp_path, profile="smoke") is None  # synthetic stand-in
+    # a named data folder never falls back to a stand-in; with none named, smoke uses one
+    assert "not found" in experiments.data_missing("svhn", tmp_path, profile="smoke")
+    monkeypatch.setenv("FATLIB_DATA", str(tmp_path))
+    assert experiments.data_missing("svhn", None, profile="smoke") is None  # synthetic stand-in
     with pytest.raises(ValueError, match="table"):
         experiments.reproduce_table("fat_table9", "smoke")
 
@@ -135,8 +138,9 @@ def test_pixel_campaign_images_and_layers(tmp_path, monkeypatch):
     )
     empty = tmp_path / "no-data"
     empty.mkdir()
-    pix = experiments.evaluate_cnv(prof, 1, 1, campaign_pattern="pixel", data_dir=empty, device="cpu")
-    chan = experiments.evaluate_cnv(prof, 1, 1, campaign_pattern="channel", data_dir=empty, device="cpu")
+    monkeypatch.setenv("FATLIB_DATA", str(empty))  # no data folder named: synthetic stand-ins at smoke
+    pix = experiments.evaluate_cnv(prof, 1, 1, campaign_pattern="pixel", device="cpu")
+    chan = experiments.evaluate_cnv(prof, 1, 1, campaign_pattern="channel", device="cpu")
     assert set(pix.campaign["total"]) == {40}
     assert set(chan.campaign["total"]) == {prof.test_size}
     assert pix.campaign.attrs["campaign"]["layers"] == [0, 1, 2, 3, 4]

@@ -127,3 +127,20 @@ def test_moved_plot_functions_keep_their_old_names():
     assert plot_latency is plots.plot_latency
     with pytest.raises(AttributeError):
         getattr(importlib.import_module("fatlib.ftd_experiments"), "plot_nothing")  # noqa: B009
+
+
+def test_dependency_floors_have_no_known_code_execution_bugs():
+    """torch < 2.6 runs code from crafted files even with weights_only=True; pyarrow 14.0.0 while
+    reading Parquet; tqdm < 4.66.3 evaluates CLI arguments."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    Requirement = pytest.importorskip("packaging.requirements").Requirement
+    Version = pytest.importorskip("packaging.version").Version
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floors = {}
+    for dep in map(Requirement, deps):
+        lows = [Version(s.version) for s in dep.specifier if s.operator in (">=", "==")]
+        floors[dep.name] = max(lows) if lows else None
+    assert floors["torch"] >= Version("2.6")
+    assert floors["pyarrow"] >= Version("14.0.1")
+    assert floors["tqdm"] >= Version("4.66.3")

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fatlib.core.torch_utils import model_device
+from fatlib.core.torch_utils import check_images01, model_device, resolve_device
 from fatlib.fat.injection import ErrorInjection
 
 #: images per golden batch when ``batch_size`` is not given (fixed, so that a store written on a
@@ -23,7 +23,9 @@ DEFAULT_BATCH_SIZE = 100
 
 def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``(images float32 N×C×H×W in [0, 1], labels int64 N)`` on the CPU, from a Dataset of
-    ``(image, label)`` items or a tuple of tensors."""
+    ``(image, label)`` items or a tuple of tensors. Images outside [0, 1] (e.g. 0–255 floats),
+    non-integer labels and wrong shapes raise ValueError saying how to fix them."""
+    in_range = False  # an ArrayDataset's uint8 / 255 is in [0, 1] by construction
     if isinstance(data, (tuple, list)) and len(data) == 2 and torch.is_tensor(data[0]):
         images, labels = data
         labels = torch.as_tensor(labels)
@@ -36,6 +38,7 @@ def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
         ):
             # fatlib.core.data.ArrayDataset: the same op as its __getitem__, for all items at once
             images, labels = raw.float().div_(255.0), data.labels
+            in_range = True
         else:
             if len(data) == 0:
                 raise ValueError("data is empty: a campaign needs at least one image")
@@ -47,13 +50,15 @@ def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
             "data must be a torch Dataset of (image, label) items or a tuple "
             f"(images, labels) of tensors, got {type(data).__name__}"
         )
-    if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point():
+    if not torch.is_tensor(images) or images.ndim != 4:
         raise ValueError(
             "images must be a float tensor N×C×H×W with values in [0, 1], got "
             f"{getattr(images, 'dtype', type(images))} of shape "
             f"{tuple(getattr(images, 'shape', ()))}"
         )
-    labels = labels.reshape(-1).long()
+    if not in_range:
+        check_images01(images)
+    labels = _integer_labels(labels)
     if labels.shape[0] != images.shape[0]:
         raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
     if images.shape[0] == 0:
@@ -61,10 +66,70 @@ def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return images.detach().float().cpu().contiguous(), labels.detach().cpu().contiguous()
 
 
+def _integer_labels(labels: torch.Tensor) -> torch.Tensor:
+    """``labels`` as int64 N; ValueError for non-integer values (a float 2.7 is not a class)."""
+    labels = torch.as_tensor(labels).reshape(-1)
+    if labels.dtype == torch.bool:
+        raise ValueError("labels must be integer class indices, got bool")
+    if labels.is_floating_point():
+        bad = ~torch.isfinite(labels) | (labels != labels.round())
+        if bool(bad.any()):
+            raise ValueError(
+                f"labels must be integer class indices, got {labels[bad][0].item()!r} "
+                f"({int(bad.sum())} non-integer labels)"
+            )
+    return labels.long()
+
+
+def model_classes(model: nn.Module) -> int | None:
+    """The number of output classes of a fatlib network (its ``num_classes``), or None."""
+    n = getattr(model, "num_classes", None)
+    return int(n) if isinstance(n, int) and not isinstance(n, bool) else None
+
+
+def check_labels(labels: torch.Tensor | None, model: nn.Module) -> None:
+    """ValueError unless every label is a class of ``model``: ``0 <= label < num_classes`` (a
+    label the network cannot output would silently count as wrong everywhere)."""
+    if labels is None or labels.numel() == 0:
+        return
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0:
+        raise ValueError(f"labels must be class indices 0, 1, 2, ..., got {lo} (negative)")
+    n = model_classes(model)
+    if n is not None and hi >= n:
+        raise ValueError(
+            f"labels go up to {hi} but the model has {n} output classes: evaluate it on the "
+            "dataset it was trained on (a label it cannot output is always counted wrong)"
+        )
+
+
+def check_image_shape(model: nn.Module, image_shape: Sequence[int]) -> None:
+    """ValueError unless images of ``image_shape`` (C×H×W) fit ``model``: a CNV needs
+    ``in_channels``×32×32 (3×32×32), DoReFa-AlexNet ``in_channels`` channels of at least 44×44."""
+    from fatlib.core.models import CNV, DoReFaAlexNet
+
+    shape = tuple(int(v) for v in image_shape)
+    got = "×".join(map(str, shape))
+    if isinstance(model, CNV):
+        need = (int(model.in_channels), 32, 32)
+        if shape != need:
+            raise ValueError(
+                f"images are {got} but CNV needs {'×'.join(map(str, need))} (C×H×W): give "
+                f"{need[0]}-channel 32×32 images (RGB, channels first; resize / convert them first)"
+            )
+    elif isinstance(model, DoReFaAlexNet):
+        if len(shape) != 3 or shape[0] != int(model.in_channels) or min(shape[1:]) < 44:
+            raise ValueError(
+                f"images are {got} but DoReFa-AlexNet needs {model.in_channels}×H×W with H, W >= 44 "
+                "(C×H×W, channels first)"
+            )
+
+
 def prepare_model(model: nn.Module, device: str | torch.device | None) -> tuple[nn.Module, torch.device]:
     """The model on ``device`` (a copy when it has to move; the device follows the model when
-    ``device`` is None). Refuses models without FAT activation sites (a fatlib CNV or
-    DoReFaAlexNet) and models with enabled FAT injection layers attached."""
+    ``device`` is None; ``"auto"``: CUDA when available; a bad device string raises ValueError).
+    Refuses models without FAT activation sites (a fatlib CNV or DoReFaAlexNet) and models with
+    enabled FAT injection layers attached."""
     from fatlib.core.models import CNV, DoReFaAlexNet
 
     if not isinstance(model, (CNV, DoReFaAlexNet)):
@@ -79,7 +144,7 @@ def prepare_model(model: nn.Module, device: str | torch.device | None) -> tuple[
                 "fatlib.fat.injection.remove_injection(model) before a campaign"
             )
     here = model_device(model)
-    dev = here if device is None else torch.device(device)
+    dev = here if device is None else resolve_device(device)
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())
     if dev != here:
@@ -148,11 +213,12 @@ class ImageSource:
             self.dataset = data
             self.n = len(data)
             first = torch.as_tensor(data[0][0])
-            if first.ndim != 3 or not first.is_floating_point():
+            if first.ndim != 3:
                 raise ValueError(
                     "images must be float tensors C×H×W with values in [0, 1], got "
                     f"{first.dtype} of shape {tuple(first.shape)}"
                 )
+            check_images01(first, "images (the first one)")
             self.image_shape = tuple(first.shape)
             self._fp = hashlib.sha256(f"dataset|{data.fingerprint()}|{self.n}".encode()).hexdigest()
             self.images = self.labels = None
@@ -172,7 +238,13 @@ class ImageSource:
         if self.dataset is None:
             return self.images[i0:i1], self.labels[i0:i1]
         items = [self.dataset[i] for i in range(i0, i1)]
-        return (
-            torch.stack([torch.as_tensor(x).float() for x, _ in items]),
-            torch.as_tensor([int(y) for _, y in items], dtype=torch.long),
-        )
+        x = torch.stack([torch.as_tensor(x) for x, _ in items])
+        check_images01(x, f"images {i0}..{i1 - 1}")
+        return x.float(), torch.as_tensor([int(y) for _, y in items], dtype=torch.long)
+
+    def all_labels(self) -> torch.Tensor | None:
+        """Every label (in memory, or a lazy dataset's ``labels`` read without images), or None."""
+        if self.dataset is None:
+            return self.labels
+        labels = getattr(self.dataset, "labels", None)
+        return torch.as_tensor(labels).reshape(-1).long() if labels is not None else None

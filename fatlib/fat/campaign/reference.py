@@ -14,7 +14,13 @@ from torch import nn
 
 from fatlib.core.schemes import CHANNEL
 from fatlib.core.torch_utils import eval_mode
-from fatlib.fat.campaign.data import DEFAULT_BATCH_SIZE, as_tensors, prepare_model
+from fatlib.fat.campaign.data import (
+    DEFAULT_BATCH_SIZE,
+    as_tensors,
+    check_image_shape,
+    check_labels,
+    prepare_model,
+)
 from fatlib.fat.campaign.faults import (
     check_pattern,
     generic_site_table,
@@ -49,6 +55,8 @@ def naive_campaign(
     check_pattern(pattern)
     images, labels = as_tensors(data)
     model, dev = prepare_model(model, device)
+    check_image_shape(model, images.shape[1:])
+    check_labels(labels, model)
     bs = int(batch_size or DEFAULT_BATCH_SIZE)
     with eval_mode(model), torch.no_grad():
         sites_t = generic_site_table(model, tuple(images.shape[1:]))
@@ -94,9 +102,12 @@ def golden_accuracy(
     model: nn.Module, data: Any, batch_size: int | None = None, device: str | torch.device | None = None
 ) -> float:
     """Error-free test accuracy (%) of the brevitas model — the "Error-free" column of FAT
-    Tables I–IV."""
+    Tables I–IV. Images must be floats in [0, 1] of the shape the model needs, labels classes of
+    the model (ValueError otherwise: a silent 0 % is never returned for bad input)."""
     images, labels = as_tensors(data)
     model, dev = prepare_model(model, device)
+    check_image_shape(model, images.shape[1:])
+    check_labels(labels, model)
     bs = int(batch_size or DEFAULT_BATCH_SIZE)
     correct = 0
     with eval_mode(model), torch.no_grad():

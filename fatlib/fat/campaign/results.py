@@ -67,7 +67,10 @@ def load_results(path: str | os.PathLike) -> pd.DataFrame:
     table = pq.read_table(path)
     meta = (table.schema.metadata or {}).get(PARQUET_META_KEY)
     df = table.to_pandas()
-    df.attrs["campaign"] = json.loads(meta) if meta else {}
+    try:
+        df.attrs["campaign"] = json.loads(meta) if meta else {}
+    except ValueError as err:
+        raise ValueError(f"{path}: its campaign metadata is not valid JSON ({err}); write it again") from None
     return df
 
 
@@ -76,10 +79,19 @@ def _load_store_results(path: Path) -> pd.DataFrame:
     if res.exists():
         return load_results(res)
     if (path / MANIFEST_FILE).exists():
-        m = json.loads((path / MANIFEST_FILE).read_text())
+        m = _read_manifest(path / MANIFEST_FILE)
         raise ValueError(
             f"campaign store {path} is incomplete (no {RESULTS_FILE}); finish it by "
             f"re-running the same campaign (pattern {m.get('pattern')!r}, "
             f"shard {m.get('shard')})"
         )
     raise ValueError(f"{path} is not a campaign store (no {MANIFEST_FILE})")
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}): the campaign store is damaged; use a new store directory"
+        ) from None

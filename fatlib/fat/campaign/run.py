@@ -20,7 +20,14 @@ from torch import nn
 
 from fatlib.core.schemes import CHANNEL
 from fatlib.core.torch_utils import eval_mode
-from fatlib.fat.campaign.data import DEFAULT_BATCH_SIZE, ImageSource, model_fingerprint, prepare_model
+from fatlib.fat.campaign.data import (
+    DEFAULT_BATCH_SIZE,
+    ImageSource,
+    check_image_shape,
+    check_labels,
+    model_fingerprint,
+    prepare_model,
+)
 from fatlib.fat.campaign.engine import Engine, Golden
 from fatlib.fat.campaign.faults import (
     FaultList,
@@ -121,7 +128,9 @@ def stuck_at_campaign(
 
     Args:
         model: a fatlib CNV or DoReFaAlexNet (its own device is used unless ``device`` is given).
-        data: a Dataset of ``(image, label)`` or a tuple ``(images, labels)``; images in [0, 1].
+        data: a Dataset of ``(image, label)`` or a tuple ``(images, labels)``; images in [0, 1]
+            (else ValueError: divide uint8 images by 255), of the shape the model needs (CNV:
+            3×32×32), labels in ``[0, model.num_classes)``.
             The generic runner reads a long Dataset with ``fingerprint()``
             (:class:`fatlib.core.data.ImageFolderDataset`) batch by batch instead of holding it.
         pattern: ``"channel"`` or ``"pixel"`` (conv sites only; FC sites have no pixels).
@@ -164,6 +173,8 @@ def stuck_at_campaign(
         raise ValueError(f"engine='fast' needs a CNV; {type(model).__name__} runs on engine='generic'")
     generic = engine == "generic" or not isinstance(model, CNV)
     src = ImageSource(data, lazy_ok=generic)
+    check_image_shape(model, src.image_shape)
+    check_labels(src.all_labels(), model)
     budget = _memory_budget(dev, memory_budget)
     with eval_mode(model), torch.no_grad():
         eng: Engine | GenericRunner

@@ -78,7 +78,14 @@ class CampaignStore:
             raise RuntimeError(f"campaign store {self.path} is in use by another process") from None
         mpath = self.path / MANIFEST_FILE
         if mpath.exists():
-            old = json.loads(mpath.read_text())
+            try:
+                old = json.loads(mpath.read_text())
+            except ValueError as err:
+                self.close()
+                raise ValueError(
+                    f"{mpath} is not valid JSON ({err}): the campaign store is damaged; use a new "
+                    "store directory (or delete this one to start over)"
+                ) from None
             diff = [k for k in _IDENTITY if old.get(k) != manifest.get(k)]
             if diff:
                 self.close()
