@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PIN) || $(PY) -m pip install -q "torch>=2.6" "torchvision>=0.21"
-	$(PY) -m pip install -q -e ".[book,test]"
+	$(PY) -m pip install -q -e ".[book,test,export]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

@@ -3,7 +3,8 @@
 * ``fatlib book``     — execute the book's notebooks with papermill and render the Jupyter Book
   (also ``python -m fatlib.book``);
 * ``fatlib campaign`` — exhaustive stuck-at campaign of a checkpoint (FAT Algorithm 1);
-* ``fatlib train``    — train (or reuse) CNV at a scale profile and print its metrics.
+* ``fatlib train``    — train (or reuse) CNV at a scale profile and print its metrics;
+* ``fatlib export``   — write a trained CNV as a QONNX graph for FINN (``fatlib[export]``).
 
 Each parser only reads arguments and calls the library: the work is in :mod:`fatlib.book`,
 :mod:`fatlib.fat.campaign` and :mod:`fatlib.core.training`.
@@ -32,6 +33,7 @@ commands:
   book      execute the book's notebooks with papermill and render the Jupyter Book
   campaign  exhaustive stuck-at campaign of a checkpoint (FAT Algorithm 1)
   train     train (or reuse) CNV at a scale profile and print its metrics
+  export    write a trained CNV as a QONNX graph for FINN (needs fatlib[export])
 
 `fatlib COMMAND --help` describes each; --debug shows full tracebacks on errors."""
 
@@ -383,7 +385,68 @@ def train_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"book": book_main, "campaign": campaign_main, "train": train_main}
+# ------------------------------------------------------------------------------------------
+# fatlib export
+# ------------------------------------------------------------------------------------------
+
+
+def export_parser() -> argparse.ArgumentParser:
+    """Arguments of ``fatlib export``."""
+    ap = argparse.ArgumentParser(
+        prog="fatlib export",
+        description="Write a trained CNV as a cleaned-up QONNX graph, the file FINN's flow starts from "
+        "(injection and dropout layers are not in it).",
+    )
+    ap.add_argument(
+        "model", help="checkpoint file, store artifact folder, or store key (a folder name in $FATLIB_STORE)"
+    )
+    ap.add_argument("out", help="the .onnx file to write")
+    ap.add_argument("--batch", type=int, default=1, help="the graph's fixed batch size (default 1)")
+    ap.add_argument("--store", default=None, help="artifact store root for a key (default $FATLIB_STORE)")
+    _add_debug(ap)
+    return ap
+
+
+def resolve_model(model: str, store: str | None = None) -> Path:
+    """A checkpoint file or artifact folder given by path, else the store folder of that key."""
+    from fatlib.core.store import ArtifactStore
+
+    path = Path(model).expanduser()
+    if path.exists():
+        return path
+    folder = ArtifactStore(store).root / model
+    if folder.is_dir():
+        return folder
+    raise FileNotFoundError(
+        f"{model} is neither a checkpoint file, an artifact folder nor a key of the store {folder.parent}"
+    )
+
+
+@user_errors("export")
+def export_main(argv: list[str] | None = None) -> int:
+    """``fatlib export CHECKPOINT_OR_STORE_KEY OUT.onnx [--batch N]``."""
+    import pandas as pd
+
+    from fatlib.core.store import load_checkpoint
+    from fatlib.fat import export
+
+    args = export_parser().parse_args(argv)
+    if args.batch < 1:
+        raise ValueError(f"--batch {args.batch}: give a positive batch size")
+    out = check_out_file(args.out)
+    model, config = load_checkpoint(resolve_model(args.model, args.store))
+    export.to_qonnx(model, out, input_shape=(args.batch, model.in_channels, 32, 32))
+    with pd.option_context("display.width", 120):
+        print(export.graph_summary(out).to_string(index=False))
+        q = export.quantizers(out)
+        print(
+            q.groupby(["kind", "bit_width"]).size().rename("quantizers").reset_index().to_string(index=False)
+        )
+    print(f"wrote {out}")
+    return 0
+
+
+COMMANDS = {"book": book_main, "campaign": campaign_main, "train": train_main, "export": export_main}
 
 
 def main(argv: list[str] | None = None) -> int:

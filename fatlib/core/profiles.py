@@ -114,6 +114,11 @@ class Profile:
     #: smoke sizes when its test split is at most 256 images, else the cpu sizes; see
     #: :func:`fatlib.ftd.experiments.sweep_sizes`)
     ftd_sweep: SweepSizes | None = None
+    #: the QONNX export check (beyond the papers, :func:`fatlib.fat.experiments.export_check`):
+    #: test images the exported graph and the torch model are compared on (None: all), and the
+    #: faults per pattern (channel, pixel) replayed in the graph
+    export_images: int | None = 64
+    export_faults: int = 10
 
     def cnv_epochs(self, weight_bits: int, act_bits: int) -> int:
         """Epochs for CNV W\\ *w*\\ A\\ *a* (FAT §V: W1A1 trains twice as long)."""
@@ -198,6 +203,8 @@ PROFILES: dict[str, Profile] = {
         seeds=3,
         campaign_faults=None,
         pixel_campaign_images=500,
+        export_images=300,
+        export_faults=50,
         ftd_width=0.25,
         ftd_epochs=6,
         dorefa_width=0.25,
@@ -229,6 +236,8 @@ PROFILES: dict[str, Profile] = {
         batch_size=100,
         seeds=3,
         campaign_faults=None,
+        export_images=None,
+        export_faults=200,
         ftd_width=1.0,
         ftd_epochs=200,
         ftd_sweep=SweepSizes(

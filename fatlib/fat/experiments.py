@@ -28,6 +28,8 @@ from fatlib.core.schemes import CHANNEL, DROPOUT2D, FAT_M1, FAT_M2, PIXEL, SAT, 
 from fatlib.core.training import TrainResult, data_fingerprint, train_cnv
 
 __all__ = [
+    "ExportCheck",
+    "export_check",
     "FaultEvaluation",
     "evaluate_cnv",
     "data_missing",
@@ -1186,4 +1188,126 @@ def dorefa_figure8(
         per_layer=per_layer,
         table2=table2,
         claims=claims,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# From the book to the FPGA: QONNX export for FINN (beyond the paper; FAT §V deploys on a ZCU104)
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportCheck:
+    """A trained CNV exported as QONNX (:func:`fatlib.fat.export.to_qonnx`) and checked against
+    itself: predictions on test images, and single stuck@ faults replayed in the graph."""
+
+    label: str
+    path: Path
+    nodes: pd.DataFrame
+    quantizers: pd.DataFrame
+    images: int
+    same_predictions: float
+    max_logit_difference: float
+    faults: pd.DataFrame
+    profile: str
+
+    @property
+    def faults_agreeing(self) -> int:
+        """Faults whose accuracy in the graph equals the campaign engine's, image for image count."""
+        return int(self.faults["agree"].sum())
+
+    def __repr__(self) -> str:
+        return (
+            f"ExportCheck({self.label!r}, images={self.images}, "
+            f"same_predictions={self.same_predictions:.3f}, "
+            f"faults={self.faults_agreeing}/{len(self.faults)} agree, profile={self.profile!r})"
+        )
+
+
+def export_check(
+    profile: str | Profile,
+    weight_bits: int,
+    act_bits: int,
+    output_dir: str | os.PathLike,
+    scheme: str = FAT_M2,
+    p: float = 0.05,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = "auto",
+) -> ExportCheck:
+    """Train (or reuse) CNV W\\ *w*\\ A\\ *a* with ``scheme`` (FAT with channel injection at ``p``,
+    or SAT), export it to ``output_dir`` as QONNX, and check the graph: top-1 predictions and
+    logits against the torch model on ``profile.export_images`` test images, and
+    ``profile.export_faults`` sampled channel and same-pixel stuck@ faults per pattern (every site
+    represented) executed in the graph against :func:`fatlib.fat.campaign.stuck_at_campaign` on
+    the same images, fault for fault."""
+    from fatlib.fat import export
+    from fatlib.fat.campaign import enumerate_faults, stuck_at_campaign
+
+    prof = get_profile(profile)
+    fat = scheme != SAT
+    trained = train_cnv(
+        prof,
+        weight_bits,
+        act_bits,
+        scheme=scheme,
+        pattern=CHANNEL if fat else None,
+        p=p if fat else 0.0,
+        seed=seed,
+        data_dir=data_dir,
+        device=device,
+    )
+    model = trained.model.cpu().eval()
+    test = subset(
+        profile_dataset("cifar10", "test", prof, data_dir=data_dir, seed=seed), prof.export_images, seed
+    )
+    images, labels = test.images.float().div(255.0), test.labels
+    network = f"CNVW{weight_bits}A{act_bits}"
+    label = scheme_label(network, scheme, p if fat else 0.0, CHANNEL if fat else None)
+    batch = min(100, len(images))
+    path = export.to_qonnx(
+        model, Path(output_dir) / f"{network}-{scheme}.onnx", input_shape=(batch, 3, 32, 32)
+    )
+    graph = export.load_graph(path)
+    graph_logits = export.execute(graph, images)
+    with torch.no_grad():
+        torch_logits = model(images).numpy()
+    frames = []
+    for pattern in (CHANNEL, PIXEL):
+        chosen = export.sample_faults(enumerate_faults(model, pattern), prof.export_faults, seed=seed)
+        engine = stuck_at_campaign(model, (images, labels), pattern=pattern, faults=chosen, progress=False)
+        replayed = export.graph_campaign(graph, images, labels, engine)
+        frames.append(
+            engine.assign(
+                pattern=pattern,
+                graph_correct=replayed["correct"].to_numpy(),
+                graph_accuracy=replayed["accuracy"].to_numpy(),
+                agree=replayed["correct"].to_numpy() == engine["correct"].to_numpy(),
+            )
+        )
+    faults = pd.concat(frames, ignore_index=True)
+    order = [
+        "pattern",
+        "layer",
+        "channel",
+        "row",
+        "col",
+        "value",
+        "correct",
+        "graph_correct",
+        "accuracy",
+        "graph_accuracy",
+        "agree",
+    ]
+    faults = faults[[c for c in order if c in faults.columns]]
+    return ExportCheck(
+        label=label,
+        path=path,
+        nodes=export.graph_summary(graph),
+        quantizers=export.quantizers(graph),
+        images=len(images),
+        same_predictions=float((graph_logits.argmax(1) == torch_logits.argmax(1)).mean()),
+        max_logit_difference=float(abs(graph_logits - torch_logits).max()),
+        faults=faults,
+        profile=prof.name,
     )

@@ -103,4 +103,14 @@ GLUED: dict[str, dict] = {
         "t4_claim_0": _verdict,
         "t4_claim_1": _verdict,
     },
+    "fat-export-qonnx": {
+        "export_label": lambda v: v == "CNVW1A1 FAT p=5%",
+        "export_nodes_total": lambda v: v > 20,
+        "export_weight_quantizers": lambda v: v == 9,  # 6 conv + 3 FC layers
+        "export_activation_quantizers": lambda v: v == 8,  # sites 0-7
+        "export_same_predictions": lambda v: v == 100.0,
+        "export_max_logit_difference": lambda v: 0.0 <= v < 1e-3,
+        "export_faults_total": lambda v: v == 20,  # smoke: 10 channel + 10 pixel faults
+        "export_faults_agreeing": lambda v: v == 20,  # every one
+    },
 }

@@ -67,7 +67,9 @@ def test_profiles_are_the_one_size_registry():
         assert ftd.sweep_sizes(name) == replace(prof.ftd_sweep, seeds=prof.seeds)
         assert ftd.sweep_sizes(prof) == ftd.sweep_sizes(name)
         row = prof.to_dict()
-        assert "ftd_sweep" not in row and row["name"] == name and len(row) == 23
+        assert (
+            "ftd_sweep" not in row and row["name"] == name and len(row) == 25
+        )  # 23 + the export check sizes
         assert "sweeps" not in prof.describe()
     assert ftd.SweepSizes is SweepSizes
     own = replace(PROFILES["smoke"].ftd_sweep, fmap_rates=(0.05,))

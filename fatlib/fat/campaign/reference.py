@@ -48,7 +48,7 @@ def naive_campaign(
     runs a full forward pass on every image — per-fault re-execution, as PyTorchFI does.
     Same fault space, order and columns as :func:`stuck_at_campaign`; any fatlib network with
     activation sites (CNV, DoReFa-AlexNet)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # tqdm.auto warns on every page where ipywidgets is absent
 
     from fatlib.core.models import activation_sites
 

@@ -262,7 +262,7 @@ def _run(
     store: CampaignStore | None,
     progress: bool,
 ) -> tuple[np.ndarray, int]:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # tqdm.auto warns on every page where ipywidgets is absent
 
     n_f = len(fl)
     per_batch = np.zeros((len(batches), n_f), dtype=np.int64)
