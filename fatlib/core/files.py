@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,10 +50,7 @@ def atomic_file(
     and ``path`` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: follow the user's umask instead
+    tmp = _new_temp(path.parent, f".{path.name}.", suffix, folder=False)
     try:
         yield tmp
         if fsync:
@@ -83,8 +80,7 @@ def atomic_dir(path: str | os.PathLike, replace: bool = False, fsync: bool = Fal
     ``fsync`` every file written into it, the folder and its parent reach the disk first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.part-"))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a shared store follows the user's umask
+    tmp = _new_temp(path.parent, f".{path.name}.part-", "", folder=True)
     try:
         yield tmp
         if fsync:
@@ -133,9 +129,7 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
         raise ValueError(f"{what} {path} is a file, not a folder: give a folder path")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".fatlib-write-check-")
-        os.close(fd)
-        os.unlink(probe)
+        _new_temp(path, ".fatlib-write-check-", "", folder=False).unlink()
     except OSError as err:
         raise ValueError(
             f"{what} {path} is not writable ({err.strerror or err}): choose a folder you "
@@ -144,10 +138,21 @@ def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_temp(parent: Path, prefix: str, suffix: str, folder: bool) -> Path:
+    """Create a new, uniquely named file or folder in ``parent``. Unlike ``mkstemp`` / ``mkdtemp``
+    (0600 / 0700) its mode follows the user's umask, so a store shared by a group stays readable;
+    the umask itself is never changed (that would race with other threads)."""
+    for _ in range(100):
+        tmp = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            if folder:
+                os.mkdir(tmp, 0o777)
+            else:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"could not create a temporary name in {parent}")
 
 
 def output_dir(path: str | os.PathLike, default_name: str) -> Path:

@@ -89,6 +89,19 @@ def _torch_reason(err: Exception) -> str:
     return type(err).__name__ + (f": {first}" if first else "")
 
 
+def _retrain(folder: Path) -> str:
+    """The fix for a damaged artifact: delete its folder, which is inside the store."""
+    return f"delete the artifact folder {folder} (inside the store) and it will be retrained"
+
+
+def _read_json(path: Path, artifact: Path) -> Any:
+    """A JSON file of the store's ``artifact`` folder; a ValueError naming it when it is damaged."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is corrupt ({err}); {_retrain(artifact)}") from None
+
+
 def _load_state(path: Path, artifact: Path | None = None) -> Any:
     """``torch.load(path, weights_only=True)``; a ValueError naming the file when it cannot be
     read (and, for a file of the store's ``artifact`` folder, that deleting that folder retrains
@@ -97,7 +110,7 @@ def _load_state(path: Path, artifact: Path | None = None) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         fix = (
-            f"delete the artifact folder {artifact} (inside the store) and it will be retrained"
+            _retrain(artifact)
             if artifact is not None
             else "write it again with fatlib.core.store.save_checkpoint"
         )
@@ -176,19 +189,13 @@ class ArtifactStore:
         sums_file = folder / CHECKSUM_FILE
         if not sums_file.is_file():
             return
-        try:
-            sums = json.loads(sums_file.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(
-                f"{sums_file} is corrupt ({err}); delete the artifact folder {folder} "
-                "(inside the store) and it will be retrained"
-            ) from None
+        sums = _read_json(sums_file, folder)
         for name, digest in sums.items():
             f = folder / name
             if not f.is_file() or _sha256_file(f) != digest:
                 raise ValueError(
                     f"artifact {folder} is corrupt: {name} does not match its checksum; it is "
-                    f"never reused: delete {folder} (inside the store) and it will be retrained"
+                    f"never reused: {_retrain(folder)}"
                 )
 
     # -- resume state of a training in progress ------------------------------------------------
@@ -237,13 +244,7 @@ class ArtifactStore:
         folder = self.path(config)
         if not (folder / MODEL_FILE).is_file():
             raise FileNotFoundError(f"no artifact for this config at {folder}; train it first")
-        try:
-            stored = json.loads((folder / CONFIG_FILE).read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(
-                f"{folder / CONFIG_FILE} is corrupt ({err}); delete the artifact folder {folder} (inside "
-                "the store) and it will be retrained"
-            ) from None
+        stored = _read_json(folder / CONFIG_FILE, folder)
         if _canonical(stored) != _canonical(config):
             diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
             raise ValueError(
@@ -251,7 +252,7 @@ class ArtifactStore:
                 f"{diff}); delete {folder} or use another store root"
             )
         self.verify(folder)
-        fix = f"delete the artifact folder {folder} (inside the store) and it will be retrained"
+        fix = _retrain(folder)
         state = _load_state(folder / MODEL_FILE, artifact=folder)
         _check_finite(state, folder, fix)
         model = build_from_config(config)
@@ -262,13 +263,7 @@ class ArtifactStore:
                 f"{folder / MODEL_FILE} does not fit the network of its config "
                 f"({str(err).splitlines()[0]}); {fix}"
             ) from None
-        try:
-            metrics = json.loads((folder / METRICS_FILE).read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(
-                f"{folder / METRICS_FILE} is corrupt ({err}); delete the artifact folder {folder} (inside "
-                "the store) and it will be retrained"
-            ) from None
+        metrics = _read_json(folder / METRICS_FILE, folder)
         return model.to(device).eval(), metrics
 
     def entries(self) -> list[dict[str, Any]]:
@@ -323,7 +318,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]
             raise ValueError(f"{cfg_file} is not valid JSON ({err})") from None
         ArtifactStore(path.parent).verify(path)
         state = _load_state(path / MODEL_FILE, artifact=path)
-        fix = f"delete the artifact folder {path} (inside the store) and it will be retrained"
+        fix = _retrain(path)
     elif path.is_file():
         blob = _load_state(path)
         if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:

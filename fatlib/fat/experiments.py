@@ -28,6 +28,7 @@ from fatlib.core.schemes import CHANNEL, DROPOUT2D, FAT_M1, FAT_M2, PIXEL, SAT, 
 from fatlib.core.training import TrainResult, data_fingerprint, train_cnv
 
 __all__ = [
+    "training_args",
     "ExportCheck",
     "export_check",
     "FaultEvaluation",
@@ -765,15 +766,7 @@ def selective_tmr(
         for scheme in (SAT, fat_scheme):
             fat = scheme != SAT
             ev = evaluate_cnv(
-                profile,
-                w,
-                a,
-                scheme=scheme,
-                pattern=CHANNEL if fat else None,
-                p=fat_p if fat else 0.0,
-                seed=seed,
-                data_dir=data_dir,
-                device=device,
+                profile, w, a, **training_args(scheme, fat_p), seed=seed, data_dir=data_dir, device=device
             )
             front = tmr_frontier(
                 ev.campaign, channel_macs(ev.train.model), voter_cost=voter_cost, error_free=ev.error_free
@@ -1191,6 +1184,15 @@ def dorefa_figure8(
     )
 
 
+def training_args(scheme: str, p: float) -> dict[str, object]:
+    """``scheme``, ``pattern`` and ``p`` for :func:`~fatlib.core.training.train_cnv` /
+    :func:`evaluate_cnv`: FAT's methods inject with the channel pattern (FAT §V-A, §V-B) at ``p``,
+    Dropout2D drops at ``p`` without a pattern, SAT has neither."""
+    if scheme == SAT:
+        return {"scheme": SAT, "pattern": None, "p": 0.0}
+    return {"scheme": scheme, "pattern": CHANNEL if scheme in (FAT_M1, FAT_M2) else None, "p": p}
+
+
 # ------------------------------------------------------------------------------------------
 # From the book to the FPGA: QONNX export for FINN (beyond the paper; FAT §V deploys on a ZCU104)
 # ------------------------------------------------------------------------------------------
@@ -1245,25 +1247,15 @@ def export_check(
     from fatlib.fat.campaign import enumerate_faults, stuck_at_campaign
 
     prof = get_profile(profile)
-    fat = scheme != SAT
-    trained = train_cnv(
-        prof,
-        weight_bits,
-        act_bits,
-        scheme=scheme,
-        pattern=CHANNEL if fat else None,
-        p=p if fat else 0.0,
-        seed=seed,
-        data_dir=data_dir,
-        device=device,
-    )
+    args = training_args(scheme, p)
+    trained = train_cnv(prof, weight_bits, act_bits, **args, seed=seed, data_dir=data_dir, device=device)
     model = trained.model.cpu().eval()
     test = subset(
         profile_dataset("cifar10", "test", prof, data_dir=data_dir, seed=seed), prof.export_images, seed
     )
     images, labels = test.images.float().div(255.0), test.labels
     network = f"CNVW{weight_bits}A{act_bits}"
-    label = scheme_label(network, scheme, p if fat else 0.0, CHANNEL if fat else None)
+    label = scheme_label(network, **args)
     batch = min(100, len(images))
     path = export.to_qonnx(
         model, Path(output_dir) / f"{network}-{scheme}.onnx", input_shape=(batch, 3, 32, 32)

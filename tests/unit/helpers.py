@@ -42,3 +42,23 @@ def ftd_net(arch: str):
                 mod.running_mean.uniform_(-0.1, 0.1)
                 mod.running_var.uniform_(0.01, 0.05)
     return m
+
+
+def tiny_config(**overrides: object):
+    """A tiny CNV training config (W1A2, width 0.125, 3 epochs, batch 32, the learning rate halved
+    every 2 epochs, no augmentation, seed 0, SAT) with ``overrides`` applied."""
+    from fatlib.core.training import TrainConfig
+
+    base = dict(
+        arch="cnv",
+        weight_bits=1,
+        act_bits=2,
+        width=0.125,
+        epochs=3,
+        batch_size=32,
+        lr=0.02,
+        lr_step=2,
+        augment=False,
+        seed=0,
+    )
+    return TrainConfig(**{**base, **overrides})

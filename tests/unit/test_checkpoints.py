@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_config
 
 from fatlib.core import data, store, training
 from fatlib.core.training import Checkpointing, TrainConfig
@@ -26,21 +27,7 @@ EVERY_BATCH = Checkpointing(every_batches=1, every_seconds=1e9, every_epochs=1, 
 
 def _config(scheme: str = "fat-m2", epochs: int = 3) -> TrainConfig:
     pattern, p = (None, 0.0) if scheme == "sat" else ("channel", 0.2)
-    return TrainConfig(
-        arch="cnv",
-        weight_bits=1,
-        act_bits=2,
-        width=0.125,
-        epochs=epochs,
-        batch_size=32,
-        lr=0.02,
-        lr_step=2,
-        augment=True,
-        seed=3,
-        scheme=scheme,
-        pattern=pattern,
-        p=p,
-    )
+    return tiny_config(epochs=epochs, augment=True, seed=3, scheme=scheme, pattern=pattern, p=p)
 
 
 @pytest.fixture(scope="module")

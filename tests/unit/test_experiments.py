@@ -410,3 +410,10 @@ def test_setup(tmp_path, monkeypatch):
     assert out == tmp_path.joinpath("results", "fat-fig06-method1").relative_to(tmp_path) and out.is_dir()
     s = experiments.setup("smoke", str(tmp_path / "o"), "x", "/data")
     assert s.out == tmp_path / "o" and s.out.is_dir() and s.data_dir == "/data"
+
+
+def test_training_args_give_a_pattern_to_fat_methods_only():
+    assert experiments.training_args("sat", 0.05) == {"scheme": "sat", "pattern": None, "p": 0.0}
+    assert experiments.training_args("fat-m2", 0.05) == {"scheme": "fat-m2", "pattern": "channel", "p": 0.05}
+    assert experiments.training_args("fat-m1", 0.1)["pattern"] == "channel"
+    assert experiments.training_args("dropout2d", 0.05) == {"scheme": "dropout2d", "pattern": None, "p": 0.05}

@@ -10,6 +10,8 @@ import torch
 
 pytest.importorskip("qonnx", reason="needs the optional extra fatlib[export]")
 
+from helpers import tiny_config  # noqa: E402
+
 from fatlib.cli import main as cli_main  # noqa: E402
 from fatlib.core import data, store, training  # noqa: E402
 from fatlib.fat import campaign, export, injection  # noqa: E402
@@ -18,18 +20,14 @@ BIT_WIDTHS = [(1, 1), (1, 2), (1, 3), (1, 4), (2, 2)]
 
 
 def _smoke_trained(wb: int, ab: int, tmp_path, scheme: str = "fat-m2") -> training.TrainResult:
-    cfg = training.TrainConfig(
-        arch="cnv",
+    cfg = tiny_config(
         weight_bits=wb,
         act_bits=ab,
-        width=0.125,
         epochs=1,
-        batch_size=32,
-        lr=0.02,
+        lr_step=40,
+        augment=True,
         seed=1,
-        scheme=scheme,
-        pattern="channel" if scheme != "sat" else None,
-        p=0.05 if scheme != "sat" else 0.0,
+        **({"scheme": scheme, "pattern": "channel", "p": 0.05} if scheme != "sat" else {}),
     )
     return training.train(
         cfg, data.synthetic_dataset(n=128, seed=0), None, store=tmp_path / "store", progress=False

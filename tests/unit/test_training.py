@@ -2,27 +2,14 @@ import json
 
 import pytest
 import torch
+from helpers import tiny_config
 
 from fatlib.core import data, store, training
 from fatlib.core.training import TrainConfig
 
 
 def _tiny(scheme="sat", pattern=None, p=0.0, epochs=3, seed=0):
-    return TrainConfig(
-        arch="cnv",
-        weight_bits=1,
-        act_bits=2,
-        width=0.125,
-        epochs=epochs,
-        batch_size=32,
-        lr=0.02,
-        lr_step=2,
-        augment=False,
-        seed=seed,
-        scheme=scheme,
-        pattern=pattern,
-        p=p,
-    )
+    return tiny_config(epochs=epochs, seed=seed, scheme=scheme, pattern=pattern, p=p)
 
 
 @pytest.fixture(scope="module")
