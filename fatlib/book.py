@@ -20,8 +20,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fatlib.core.files import atomic_file, output_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "toc_notebooks",
@@ -34,6 +38,10 @@ __all__ = [
     "build_html",
     "store_contents",
     "RUNTIME_FIELDS",
+    "toc_root",
+    "scoreboard",
+    "SCOREBOARD_COLUMNS",
+    "scoreboard_html",
 ]
 
 #: where executed notebooks go, relative to the book root (the toc names them there)
@@ -69,6 +77,127 @@ def toc_notebooks(root: str | os.PathLike = ".") -> list[str]:
     return [f[len(prefix) :].removesuffix(".ipynb") for f in files if f.startswith(prefix)]
 
 
+def toc_root(root: str | os.PathLike = ".") -> str | None:
+    """The toc's root page when it is a notebook the runner executes (``book/generated/<name>``:
+    the book's first page, the scoreboard) — executed last, after every page it sums up."""
+    import yaml
+
+    toc_path = Path(root) / "_toc.yml"
+    if not toc_path.is_file():
+        raise FileNotFoundError(f"{toc_path} not found: run from the repository root or pass --root")
+    first = (yaml.safe_load(toc_path.read_text()) or {}).get("root", "")
+    prefix = GENERATED.as_posix() + "/"
+    return first[len(prefix) :].removesuffix(".ipynb") if str(first).startswith(prefix) else None
+
+
+#: the columns of the book's scoreboard (:func:`scoreboard`)
+SCOREBOARD_COLUMNS = [
+    "page",
+    "title",
+    "paper_name",
+    "claim",
+    "paper",
+    "ours",
+    "verdict",
+    "difference",
+    "low",
+    "high",
+    "unit",
+    "method",
+    "kind",
+    "synthetic",
+    "profile",
+]
+
+
+def _page_title(notebook: Path) -> str:
+    try:
+        nb = json.loads(notebook.read_text())
+    except (OSError, ValueError):
+        return notebook.stem
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            text = "".join(cell.get("source", []))
+            for line in text.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return notebook.stem
+
+
+def scoreboard(root: str | os.PathLike = ".", results: str | os.PathLike = "results") -> pd.DataFrame:
+    """Every claim of both papers in this rendering, one row each (:data:`SCOREBOARD_COLUMNS`):
+    the page (toc name), its title and paper, the claim, the paper's figure, ours with its 95 %
+    interval and the verdict — read from each page's ``<results>/<page>/claims.csv`` in toc
+    order, the profile from ``book/generated/runtimes.csv``. A page that was not executed, or
+    wrote no claims, adds nothing; a page executed at another profile than the others is kept
+    and its profile shown."""
+    import pandas as pd
+
+    root = Path(root)
+    results = root / results if not Path(results).is_absolute() else Path(results)
+    prof: dict[str, str] = {}
+    runtimes = root / GENERATED / RUNTIMES
+    if runtimes.is_file():
+        with runtimes.open() as f:
+            prof = {r["notebook"]: r["profile"] for r in csv.DictReader(f)}
+    parts = []
+    for name in toc_notebooks(root):
+        path = results / name / "claims.csv"
+        if not path.is_file():
+            continue
+        t = pd.read_csv(path)
+        if t.empty:
+            continue
+        t.insert(0, "page", name)
+        t.insert(1, "title", _page_title(root / "notebooks" / f"{name}.ipynb"))
+        t.insert(2, "paper_name", "FAT" if name.startswith(("fat-", "sat-")) else "FT-DeepNets")
+        t["profile"] = prof.get(name, "")
+        parts.append(t)
+    if not parts:
+        return pd.DataFrame(columns=SCOREBOARD_COLUMNS)
+    board = pd.concat(parts, ignore_index=True)
+    for col in SCOREBOARD_COLUMNS:
+        if col not in board:
+            board[col] = "" if col not in ("synthetic",) else False
+    board["synthetic"] = board["synthetic"].fillna(False).astype(bool)
+    board["kind"] = board["kind"].fillna("claim")
+    return board[SCOREBOARD_COLUMNS]
+
+
+def scoreboard_html(board: pd.DataFrame) -> str:
+    """The scoreboard as an HTML table for the book's first page: page (linked to it), claim,
+    the paper's figure, ours with its 95 % interval, verdict; observations and rows on synthetic
+    data marked as such (they are shown, never counted)."""
+    import html
+
+    colour = {"holds": "#1a7f37", "does not hold": "#cf222e", "inconclusive": "#9a6700", "not run": "#6e7781"}
+    rows = []
+    for r in board.itertuples():
+        note = []
+        if r.kind == "observation":
+            note.append("observation, not a claim of the paper")
+        if bool(r.synthetic):
+            note.append("synthetic data: not counted")
+        verdict = html.escape(str(r.verdict)) + (f"<br><small>({'; '.join(note)})</small>" if note else "")
+        rows.append(
+            "<tr>"
+            f'<td><a href="{html.escape(r.page)}.html">{html.escape(str(r.title))}</a></td>'
+            f"<td>{html.escape(str(r.claim))}</td>"
+            f"<td>{html.escape('' if str(r.paper) == 'nan' else str(r.paper))}</td>"
+            f"<td>{html.escape(str(r.ours))}</td>"
+            f'<td style="color:{colour.get(str(r.verdict), "inherit")};font-weight:600">{verdict}</td>'
+            "</tr>"
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("Page", "Claim", "The paper", "Ours (95 % interval)", "Verdict"))
+    return (
+        '<div class="fatlib-wide"><table class="fatlib-scoreboard"><thead><tr>'
+        + head
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
+    )
+
+
 def execute_notebook(
     source: Path, target: Path, parameters: dict[str, object], cwd: Path, kernel: str | None = None
 ) -> float:
@@ -76,7 +205,9 @@ def execute_notebook(
 
     The notebook is executed into a temporary file beside ``target`` and renamed on success; on
     failure the temporary file is kept as ``<target>.failed.ipynb`` for inspection and the
-    previous ``target`` (if any) is left untouched."""
+    previous ``target`` (if any) is left untouched. The cell papermill injects with the
+    parameters is shown or hidden as the notebook's ``parameters`` cell is (its ``remove-cell``
+    tag: the book's first page shows no code)."""
     import papermill as pm
 
     start = time.perf_counter()
@@ -90,7 +221,20 @@ def execute_notebook(
             progress_bar=False,
             log_output=False,
         )
+        _hide_injected_like_parameters(Path(tmp))
     return time.perf_counter() - start
+
+
+def _hide_injected_like_parameters(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    tags = lambda c: c.get("metadata", {}).get("tags", [])  # noqa: E731
+    params = next((c for c in nb.get("cells", []) if "parameters" in tags(c)), None)
+    if params is None or "remove-cell" not in tags(params):
+        return
+    for cell in nb["cells"]:
+        if "injected-parameters" in tags(cell) and "remove-cell" not in tags(cell):
+            cell.setdefault("metadata", {}).setdefault("tags", []).append("remove-cell")
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 #: the columns of ``book/generated/runtimes.csv``; ``new_models`` / ``new_campaigns`` count what the
@@ -173,6 +317,9 @@ def run_book(
     get_profile(profile)  # validate early
     root = Path(root).resolve()
     names = toc_notebooks(root)
+    first = toc_root(root)
+    if first in names:  # the first page sums up the others: it runs last
+        names = [n for n in names if n != first] + [first]
     if only:
         unknown = sorted(set(only) - set(names))
         if unknown:
@@ -185,6 +332,8 @@ def run_book(
         if not source.is_file():
             raise FileNotFoundError(f"{source} missing: the toc lists book/generated/{name}")
         params = {"PROFILE": profile, "DEVICE": device, "DATA_DIR": data_dir, "OUTPUT_DIR": f"results/{name}"}
+        if name == first:
+            params["RESULTS_DIR"] = "results"
         log(f"[fatlib.book] {name}: executing at profile {profile} ...")
         models, campaigns = store_contents()
         seconds = execute_notebook(source, gen_dir / f"{name}.ipynb", params, cwd=root, kernel=kernel)

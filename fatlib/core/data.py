@@ -193,6 +193,12 @@ class ArrayDataset(Dataset):
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def synthetic(self) -> bool:
+        """Whether these are synthetic stand-in images (:func:`synthetic_dataset`), whose
+        numbers say nothing about the papers' data and are never counted as results."""
+        return self.name == "synthetic" or self.source.startswith("synthetic")
+
     def batch(
         self,
         index: torch.Tensor,

@@ -18,6 +18,7 @@ __all__ = [
     "TABLES",
     "side_by_side",
     "claims_table",
+    "claims_view",
     "fat_row",
     "PAPER_DATASET",
     "FATLIB_DATASET",
@@ -70,14 +71,28 @@ def side_by_side(rows: list[dict], profile: str) -> pd.DataFrame:
     return df
 
 
-def claims_table(claims: list[tuple[str, bool | None, str]]) -> pd.DataFrame:
-    """A claims table: (the paper's claim, whether it holds on our numbers, the numbers behind it).
-    A claim whose experiment did not run (``None``) gets the verdict "not run"."""
+def claims_table(claims: list) -> pd.DataFrame:
+    """A page's claims table (:func:`fatlib.core.verdicts.claims_table`): each claim with the
+    difference behind it, its 95 % interval and the verdict (holds / does not hold /
+    inconclusive / not run)."""
+    from fatlib.core.verdicts import claims_table as table
 
-    def verdict(h: bool | None) -> str:
-        return "not run" if h is None else ("holds" if bool(h) else "does not hold")
+    return table(claims)
 
-    return pd.DataFrame([{"claim": c, "verdict": verdict(h), "evidence": e} for c, h, e in claims])
+
+def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
+    """A page's claims table as shown on the page: the claim, the paper's figure, ours with its
+    95 % interval, the verdict (marked when the row is an observation of ours or ran on
+    synthetic data) and the numbers behind it."""
+    t = claims.copy()
+    mark = pd.Series("", index=t.index)
+    if "kind" in t:
+        mark = mark.where(t["kind"] != "observation", " (observation, not the paper's claim)")
+    if "synthetic" in t:
+        mark = mark + t["synthetic"].astype(bool).map({True: " (synthetic data: not counted)", False: ""})
+    t["verdict"] = t["verdict"] + mark
+    cols = [c for c in ("claim", "paper", "ours", "verdict", "evidence") if c in t]
+    return t[cols].fillna("–").rename(columns={"ours": "ours (95 % interval)"})
 
 
 #: fatlib dataset names → the papers' spelling

@@ -119,6 +119,10 @@ class Profile:
     #: faults per pattern (channel, pixel) replayed in the graph
     export_images: int | None = 64
     export_faults: int = 10
+    #: trainings (seeds) behind each network of the FAT comparisons — SAT vs FAT, FAT vs
+    #: Dropout2D, method 1 vs method 2 — whose spread enters the verdicts' intervals
+    #: (:mod:`fatlib.core.verdicts`); the cpu profile keeps one to stay within its 120 minutes
+    fat_seeds: int = 1
 
     def cnv_epochs(self, weight_bits: int, act_bits: int) -> int:
         """Epochs for CNV W\\ *w*\\ A\\ *a* (FAT §V: W1A1 trains twice as long)."""
@@ -136,7 +140,8 @@ class Profile:
         return (
             f"profile `{self.name}`: CNV width {self.cnv_width}, {self.epochs_w1a1} epochs (W1A1) / "
             f"{self.epochs_other} (others), {tr} training and {te} test images, batch "
-            f"{self.batch_size}, {self.seeds} seed(s), campaigns {camp}{pix}; FT-DeepNets networks "
+            f"{self.batch_size}, {self.fat_seeds} training seed(s) per FAT network, campaigns "
+            f"{camp}{pix}; FT-DeepNets networks "
             f"width {self.ftd_width}, {self.ftd_epochs} epochs"
         )
 
@@ -238,6 +243,7 @@ PROFILES: dict[str, Profile] = {
         campaign_faults=None,
         export_images=None,
         export_faults=200,
+        fat_seeds=3,
         ftd_width=1.0,
         ftd_epochs=200,
         ftd_sweep=SweepSizes(

@@ -8,6 +8,11 @@
   cache bytes, activation bytes from forward hooks) next to the analytic estimate of §4.3
   (Table 2): KR adds the duplicated kernels (``duplicated parameters × 4 B``); FMR adds the
   duplicated kernels plus the feature maps they compute (``Σ_l k_l · H_l · W_l × 4 B``).
+* :func:`kr_kernel_memory` — KR's kernel memory while its two copies differ (the state errors put
+  it in): the duplicated kernels *and* the averaged kernels §4.3's text says KR keeps, beside
+  Table 2's estimate (the duplicated kernels only).
+* :func:`feature_map_elements` — output feature-map elements per convolution and how many FMR
+  duplicates (§4.3's "extra space for feature maps", split by depthwise / other).
 * :func:`compute_overhead` / :func:`fmr_latency_bound` — multiply-accumulates per layer and the
   analytic latency bound of FMR: ``(MACs + duplicated MACs) / MACs``.
 """
@@ -35,6 +40,8 @@ __all__ = [
     "measure_latency",
     "latency_summary",
     "memory_overhead",
+    "kr_kernel_memory",
+    "feature_map_elements",
     "compute_overhead",
     "fmr_latency_bound",
 ]
@@ -323,6 +330,82 @@ def memory_overhead(
                 "analytic_overhead_bytes": a,
                 "measured_overhead_mb": (d - o) / 1e6,
                 "analytic_overhead_mb": a / 1e6,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def kr_kernel_memory(
+    model: nn.Module, ratio: float, scores: dict[str, torch.Tensor] | None = None
+) -> dict[str, int]:
+    """KR's kernel memory while its two copies differ (FTD §4.3: "the KR approach requires memory
+    space to keep the duplicated and averaged kernels"), the state transient errors put it in.
+    ``model`` is duplicated with KR at ``ratio`` (``scores`` default to weight-sum ranking); one
+    zero error is placed in the replica kernel of every duplicated layer (its largest weight), so
+    the copies differ and KR caches its averaged kernel (:attr:`fatlib.ftd.duplication.KRConv2d.cache_bytes`;
+    this implementation caches the whole merged kernel of the layer, the minimum is the
+    averaged filters). Returns bytes: ``duplicated`` (replica kernels and biases, measured),
+    ``averaged`` (the cached averaged kernels, measured), ``total`` (the two) and ``estimate``
+    (§4.3 / Table 2: duplicated parameters × bytes per parameter)."""
+    if any(isinstance(m, DuplicatedConv2d) for m in model.modules()):
+        raise ValueError("pass the original (not duplicated) network")
+    scores = rank_channels(model, "weight_sum") if scores is None else scores
+    dup = duplicate(model, ratio, scores, "kr")
+    duplicated = _param_bytes(dup) - _param_bytes(model)
+    estimate = 0
+    modules = dict(model.named_modules())
+    for name, index in duplication_plan(model, ratio, scores).items():
+        m = modules[name]
+        estimate += index.numel() * _filter_params(m) * m.weight.element_size()
+    with eval_mode(dup):
+        for m in dup.modules():
+            if isinstance(m, KRConv2d):
+                w = m.replica.weight
+                w.view(-1)[int(w.abs().argmax())] = 0.0  # in place: a zero error in the copy
+                m.merged_weight()  # KR averages the two copies (and caches the result)
+    averaged = _cache_bytes(dup)
+    return {
+        "duplicated": duplicated,
+        "averaged": averaged,
+        "total": duplicated + averaged,
+        "estimate": estimate,
+    }
+
+
+def feature_map_elements(
+    model: nn.Module,
+    ratio: float,
+    input_shape: tuple[int, ...],
+    scores: dict[str, torch.Tensor] | None = None,
+) -> pd.DataFrame:
+    """Output feature-map elements of every convolution of ``model`` for one forward of
+    ``input_shape`` and how many of them FMR duplicates at ``ratio`` (FTD §4.3: "FMR requires
+    extra space for feature maps"); ``scores`` default to weight-sum ranking. Columns: ``layer,
+    depthwise`` (grouped convolution: MobileNet's depthwise kernels, duplicated whole when their
+    pointwise partner is duplicated, §3.3), ``channels, duplicated, elements,
+    duplicated_elements``."""
+    shape = _check_shape(input_shape)
+    scores = rank_channels(model, "weight_sum") if scores is None else scores
+    plan = duplication_plan(model, ratio, scores)
+    shapes = _layer_shapes(model, shape)
+    rows = []
+    for name, m in model.named_modules():
+        if name not in shapes or not isinstance(m, nn.Conv2d):
+            continue
+        out = shapes[name]
+        per_channel = out[0]
+        for d in out[2:]:
+            per_channel *= d
+        k = plan[name].numel() if name in plan else 0
+        rows.append(
+            {
+                "layer": name,
+                "depthwise": m.groups > 1,
+                "channels": out[1],
+                "duplicated": k,
+                "elements": out[1] * per_channel,
+                "duplicated_elements": k * per_channel,
             }
         )
     return pd.DataFrame(rows)

@@ -17,6 +17,7 @@ from glued_fat import GLUED as GLUED_FAT
 from glued_ftd import GLUED as GLUED_FTD
 
 from fatlib import book
+from fatlib.core.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = book.toc_notebooks(ROOT)
@@ -30,6 +31,15 @@ GLUED = {
         "sat_paper_error_free": lambda v: v == 84.57,
         "sat_learning_curve": lambda v: "image/png" in v,
         "sat_images_per_second": lambda v: v > 0,
+        # FAT §V's recipe and CIFAR-10's sizes (fatlib/core/paper_tables/quotes.csv)
+        "sat_paper_epochs": lambda v: v == 1000,
+        "sat_paper_lr": lambda v: v == 0.02,
+        "sat_paper_lr_step": lambda v: v == 40,
+        "sat_paper_batch_size": lambda v: v == 100,
+        "sat_cifar10_train_images": lambda v: v == 50000,
+        "sat_cifar10_test_images": lambda v: v == 10000,
+        "sat_paper_profile_epochs_w1a1": lambda v: v == PROFILES["paper"].epochs_w1a1,
+        "sat_paper_profile_epochs_other": lambda v: v == PROFILES["paper"].epochs_other,
     },
     "fat-fig02-error-models": {
         "fig02_error_models": lambda v: "image/png" in v,
@@ -50,6 +60,23 @@ GLUED = {
     "reproducing": {
         "book_profile": lambda v: v == "smoke",
         "book_total_minutes": lambda v: v > 0,
+        "book_paper_epochs_w1a1": lambda v: v == PROFILES["paper"].epochs_w1a1,
+        "book_paper_epochs_other": lambda v: v == PROFILES["paper"].epochs_other,
+        # the offline copy holds the first 1,017; a downloaded one all 10,000; none found: 0
+        "book_cifar10_test_images": lambda v: isinstance(v, int) and 0 <= v <= 10000,
+        "book_cifar10_official_test_images": lambda v: v == 10000,
+    },
+    "index": {
+        "score_profile": lambda v: v == "smoke",
+        # the smoke book runs on synthetic stand-ins only where data is missing; counted claims
+        # are the ones on real data
+        "score_claims": lambda v: isinstance(v, int) and v >= 0,
+        "score_holds": lambda v: isinstance(v, int) and v >= 0,
+        "score_does_not_hold": lambda v: isinstance(v, int) and v >= 0,
+        "score_inconclusive": lambda v: isinstance(v, int) and v >= 0,
+        "score_not_run": lambda v: isinstance(v, int) and v >= 0,
+        "score_pages": lambda v: v >= 12,  # every page with claims
+        "score_fat_seeds": lambda v: v == PROFILES["smoke"].fat_seeds,
     },
     **GLUED_FAT,
     **GLUED_FTD,
@@ -122,9 +149,21 @@ def test_book_renders_every_page_with_glued_numbers(smoke_book):
     for name in NOTEBOOKS:
         page = html / "book" / "generated" / f"{name}.html"
         assert page.is_file(), name
-    intro = (html / "book" / "intro.html").read_text()
+    intro = (html / "book" / "generated" / "index.html").read_text()
     glued = book.read_glue(root / book.GENERATED / "sat-training.ipynb")
     assert f"{glued['sat_error_free']:.2f}" in intro  # the intro's number comes from the notebook
+    # the first page's scoreboard: every claim of every page, linked, counted as the CSV says
+    board = pd.read_csv(root / "results" / "index" / "scoreboard.csv")
+    claims = pd.concat(
+        [pd.read_csv(p) for p in sorted((root / "results").glob("*/claims.csv"))], ignore_index=True
+    )
+    assert len(board) == len(claims) and set(board["claim"]) == set(claims["claim"])
+    assert set(board["verdict"]) <= {"holds", "does not hold", "inconclusive", "not run"}
+    assert 'href="fat-fig07-method2.html"' in intro and "fatlib-scoreboard" in intro
+    score = book.read_glue(root / book.GENERATED / "index.ipynb")
+    counted = board[(board["kind"] == "claim") & ~board["synthetic"]]
+    assert score["score_claims"] == len(counted)
+    assert score["score_inconclusive"] == int((counted["verdict"] == "inconclusive").sum())
     assert "mathjax/tex-svg.js" in (html / "book" / "methods.html").read_text()
     sat = (html / "book" / "generated" / "sat-training.html").read_text()
     assert "<img" in sat  # the learning curve is a picture, not text
@@ -134,6 +173,53 @@ def test_book_renders_every_page_with_glued_numbers(smoke_book):
     assert runtimes["new_models"].ge(0).all() and runtimes["new_campaigns"].ge(0).all()
     assert runtimes["new_models"].sum() >= 1  # the smoke book trains networks unit tests never do
     assert runtimes.set_index("notebook").loc["reproducing", "new_models"] == 0
+
+
+def test_first_page_sums_up_the_others_and_shows_no_code(tmp_path):
+    """The toc's root is the scoreboard notebook: the runner executes it last, and its code
+    (the parameters papermill injects included) stays off the page."""
+    assert book.toc_root(ROOT) == "index" and NOTEBOOKS[0] == "index"
+    nb = json.loads((ROOT / "notebooks" / "index.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all({"remove-cell", "remove-input"} & set(c["metadata"].get("tags", [])) for c in code)
+    executed = tmp_path / "nb.ipynb"
+    executed.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {"cell_type": "code", "metadata": {"tags": ["parameters", "remove-cell"]}, "source": ""},
+                    {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": ""},
+                ]
+            }
+        )
+    )
+    book._hide_injected_like_parameters(executed)
+    assert json.loads(executed.read_text())["cells"][1]["metadata"]["tags"] == [
+        "injected-parameters",
+        "remove-cell",
+    ]
+
+
+def test_scoreboard_reads_every_page_in_toc_order(tmp_path):
+    from fatlib.core import verdicts
+
+    shutil.copy(ROOT / "_toc.yml", tmp_path / "_toc.yml")
+    (tmp_path / "notebooks").mkdir()
+    for name, verdict in (("fat-fig07-method2", "holds"), ("ftd-table2-memory", "inconclusive")):
+        out = tmp_path / "results" / name
+        out.mkdir(parents=True)
+        c = verdicts.compare(
+            "c " + name, "Fig.", verdicts.Estimate(1.0), ">" if verdict == "holds" else "~", 2.0
+        )
+        verdicts.claims_table([c]).to_csv(out / "claims.csv", index=False)
+    board = book.scoreboard(tmp_path)
+    assert board["page"].tolist() == ["fat-fig07-method2", "ftd-table2-memory"]
+    assert (
+        board["paper_name"].tolist() == ["FAT", "FT-DeepNets"]
+        and list(board.columns) == book.SCOREBOARD_COLUMNS
+    )
+    assert verdicts.verdict_counts(board) == {"holds": 2, "does not hold": 0, "inconclusive": 0, "not run": 0}
+    assert 'href="ftd-table2-memory.html"' in book.scoreboard_html(board)
 
 
 def test_runtimes_record_cold_and_warm_work(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ from torch import nn  # noqa: E402
 from fatlib.core.data import synthetic_dataset
 from fatlib.core.models import vgg16
 from fatlib.core.profiles import PROFILES, Profile, SweepSizes
+from fatlib.core.verdicts import VERDICTS, Claim
 from fatlib.ftd import duplication, evaluation, plots, ranking
 from fatlib.ftd import experiments as ftd
 
@@ -68,8 +69,8 @@ def test_profiles_are_the_one_size_registry():
         assert ftd.sweep_sizes(prof) == ftd.sweep_sizes(name)
         row = prof.to_dict()
         assert (
-            "ftd_sweep" not in row and row["name"] == name and len(row) == 25
-        )  # 23 + the export check sizes
+            "ftd_sweep" not in row and row["name"] == name and len(row) == 26
+        )  # 23 + the export check sizes + the FAT training seeds
         assert "sweeps" not in prof.describe()
     assert ftd.SweepSizes is SweepSizes
     own = replace(PROFILES["smoke"].ftd_sweep, fmap_rates=(0.05,))
@@ -96,7 +97,9 @@ def test_setup_trains_and_loads_what_a_page_needs(tmp_path):
         "t_setup": ftd.setup_line("smoke"),
         "t_test_source": s.test.source,
         "t_eval_images": len(s.eval_data[1]),
+        "t_synthetic": s.test.synthetic,
     }
+    assert s.synthetic == s.test.synthetic
     assert s.line == ftd.setup_line("smoke")
     table = s.networks()
     assert list(table.columns) == ["vgg16"]
@@ -174,23 +177,28 @@ def test_error_location_sweep_and_claims(nets, data):
         "kernel_worse",
         "compact_more_sensitive",
     }
-    assert all(isinstance(h, bool) for _, h, _ in claims.values())
+    assert all(isinstance(c, Claim) and c.verdict in VERDICTS for c in claims.values())
+    assert claims["kernel_worse_vgg16"].method == "one error seed: spread unknown"
+    assert claims["kernel_worse_vgg16"].verdict in ("inconclusive", "not run")
     rows = ftd.error_location_comparison(res)  # rate 0.1 absent: the largest rate is used
     assert len(rows) == 4 and all("50 %" in r["quantity"] for r in rows)
     # a hand-made result where kernel errors are worse and MobileNet keeps less
     hand = pd.DataFrame(
         [
-            {"network": n, "location": loc, "rate": r, "seed": 0, "accuracy": acc}
+            {"network": n, "location": loc, "rate": r, "seed": s, "accuracy": acc + (s if r else 0)}
             for n, base, k, f in (("vgg16", 80, 60, 70), ("mobilenet_v1", 70, 20, 40))
             for loc, acc_r in (("kernel", k), ("feature map", f))
             for r, acc in ((0.0, base), (0.1, acc_r))
+            for s in (0, 1, 2)
         ]
     )
     c = ftd.error_location_claims(hand)
-    assert c["kernel_worse"][1] and c["compact_more_sensitive"][1]
+    assert c["kernel_worse"].verdict == "holds" and c["compact_more_sensitive"].verdict == "holds"
     paper_rows = {r["quantity"]: r for r in ftd.error_location_comparison(hand)}
     mn = paper_rows["MobileNetV1, 10 % feature map errors: score kept [% of error-free]"]
-    assert mn["paper"] == pytest.approx(100 * 62 / 67.5) and mn["ours"] == pytest.approx(100 * 40 / 70)
+    assert mn["paper"] == pytest.approx(100 * 62 / 67.5) and mn["ours"] == pytest.approx(
+        100 * 41 / 70
+    )  # seeds 0, 1, 2 add 1 on average
 
 
 def test_rankings_scores_and_overlaps(nets, data):
@@ -210,6 +218,7 @@ def test_rankings_scores_and_overlaps(nets, data):
     assert (same["fraction"] == 1).all()
     claims = ftd.ranking_claims(ov)
     assert set(claims) == {"differ", "not_random"}
+    assert all(c.kind == "observation" for c in claims.values())  # Fig. 3 is a diagram
     with pytest.raises(ValueError, match="not ranked"):
         ftd.score_table(scores, "classifier")
 
@@ -253,27 +262,8 @@ def test_ranking_methods_sweep(nets, data):
     assert set(claims) == {"beats_random", "random_beats_none", "dup_beats_none"}
     rows = ftd.ranking_methods_comparison(res, {"vgg16": 50.0})
     assert rows[-1]["paper"] == 10.0 and "gain" in rows[-1]["quantity"]
-
-
-def test_ranking_claims_on_hand_made_results():
-    rows = []
-    for rk, acc in (("weight_sum", 60), ("second_order", 58), ("entropy", 57), ("random", 50), ("none", 40)):
-        for f in (0.01, 0.1):
-            rows.append(
-                {
-                    "network": "vgg16",
-                    "duplication": "kr",
-                    "weight_rate": 0.01,
-                    "ranking": rk,
-                    "fmap_rate": f,
-                    "seed": 0,
-                    "accuracy": acc,
-                }
-            )
-    c = ftd.ranking_methods_claims(pd.DataFrame(rows))
-    assert c["beats_random"][1] and c["random_beats_none"][1] and c["dup_beats_none"][1]
-    rows[0]["accuracy"] = 20  # weight-sum now below random on average
-    assert not ftd.ranking_methods_claims(pd.DataFrame(rows))["beats_random"][1]
+    spread = ftd.rankings_within_one_std(res)
+    assert spread["pairs"] == 2 * 2 and 0 <= spread["within"] <= spread["pairs"]
 
 
 def test_kr_vs_fmr(nets, data):
@@ -289,33 +279,36 @@ def test_kr_vs_fmr(nets, data):
     ident = ftd.weight_only_identity(nets["mobilenet_v1"], data[0], 0.2, batch_size=12)
     assert ident["relative_diff"] < 1e-5 and ident["same_predictions"] == 1.0
     claims = ftd.kr_vs_fmr_claims(a, b)
-    assert set(claims) == {"fmr_ge_kr_fmap", "fmr_gap_grows", "kr_ge_fmr_weight"}
+    assert set(claims) == {
+        "fmr_ge_kr_fmap",
+        "fmr_gap_grows",
+        "kr_ge_fmr_weight",
+        "kr_similar_low_fmap",
+        "obs1_kr_similar",
+    }
+    assert claims["obs1_kr_similar"].verdict == "not run"  # 1 % + 1 % is not in this sweep
     with pytest.raises(ValueError, match="varied"):
         ftd.kr_vs_fmr_sweep(nets, data, "both", [0.1], 0.0, [0])
 
 
 def test_latency_table_and_claims(nets):
-    lat = ftd.latency_table({"vgg16": nets["vgg16"]}, min_run_time=0.01, rounds=1)
+    rounds = ftd.latency_rounds({"vgg16": nets["vgg16"]}, min_run_time=0.01, rounds=2)
+    assert list(rounds.columns) == ["network", "model", "round", "median_ms", "ratio", "device", "macs_bound"]
+    assert len(rounds) == 3 * 2 and (rounds.loc[rounds["model"] == "original", "ratio"] == 1.0).all()
+    lat = ftd.summarize_latency(rounds)
     assert list(lat["model"]) == ["original", "kr", "fmr"]
     assert lat.loc[lat["model"] == "original", "ratio"].iloc[0] == 1.0
     assert 1.0 < lat.loc[lat["model"] == "fmr", "macs_bound"].iloc[0] < 2.0
     assert lat["device"].iloc[0].startswith("cpu")
+    one = ftd.latency_table({"vgg16": nets["vgg16"]}, min_run_time=0.01, rounds=1)
+    assert list(one.columns) == list(lat.columns)
     paper = ftd.paper_latency()
     assert paper.loc[0, "fmr_ratio"] == pytest.approx(60.35 / 31.39)
     comp = ftd.latency_comparison(lat)
     assert set(comp["source"]) == {"ours", "paper (SSD-VGG)", "paper (SSD-MobileNet)"}
-    hand = pd.DataFrame(
-        {
-            "network": ["vgg16"] * 3,
-            "model": ["original", "kr", "fmr"],
-            "ratio": [1.0, 1.05, 1.8],
-            "device": ["cpu"] * 3,
-        }
-    )
-    claims = ftd.latency_claims(hand)
-    assert claims["kr_far_less"][1] and claims["fmr_slower"][1]
-    hand.loc[1, "ratio"] = 1.5
-    assert not ftd.latency_claims(hand)["kr_far_less"][1]
+    claims = ftd.latency_claims(rounds)
+    assert set(claims) == {"kr_far_less", "fmr_slower", "obs1_kr_speed"}
+    assert all(c.verdict in VERDICTS and c.unit == "%" for c in claims.values())
 
 
 def test_memory_tables_and_claims(nets):
@@ -325,9 +318,17 @@ def test_memory_tables_and_claims(nets):
     assert set(small["input"]) == {"32×32"}
     comp = ftd.memory_comparison(mem, small)
     assert list(comp["paper_mb"]) == [29.6, 78.0, 6.4, 16.8]
-    claims = ftd.memory_claims(mem, comp)
-    assert claims["kr_kernels_only"][1] and claims["fmr_more"][1]
-    assert not claims["paper_scale_vgg16"][1]  # a tiny network is far from the paper's MB
+    kr = ftd.kr_memory_table(nets)
+    assert list(kr["network"]) == ["vgg16", "mobilenet_v1"]
+    # the copies differ: KR keeps its averaged kernels beside the duplicated ones
+    assert (kr["averaged_bytes"] > 0).all() and (kr["duplicated_bytes"] == kr["estimate_bytes"]).all()
+    kernels = mem[(mem["method"] == "kr") & (mem["quantity"] == "kernels")]
+    assert list(kernels["analytic_overhead_bytes"]) == list(kr["estimate_bytes"])
+    claims = ftd.memory_claims(comp, kr)
+    assert claims["kr_matches_estimate"].verdict == "does not hold"  # Table 2 leaves them out
+    assert claims["fmr_more"].verdict == "holds"
+    assert claims["paper_scale_vgg16"].verdict == "does not hold"  # a tiny network is far from the paper's MB
+    assert ftd.memory_claims(comp)["kr_matches_estimate"].verdict == "not run"
     # the VGG-16 feature extractor at width 1 has the paper's 14.7 million parameters
     vgg_params = sum(p.numel() for p in vgg16(width=1.0).features.parameters() if p.dim() > 1)
     assert round(vgg_params / 1e6, 1) == 14.7
@@ -338,17 +339,25 @@ def test_table3(nets, ds, data):
     assert list(variants) == [c for c in ftd.TABLE3_COLUMNS if c != "no_error"]
     assert isinstance(variants["d2nn_50"], duplication.D2NN)
     assert isinstance(variants["kr_20"].blocks[0][3], duplication.KRConv2d)
-    table = ftd.per_class_table(variants, data, ds.classes, 0.01, 0.01, [0, 1], batch_size=12)
+    runs = ftd.table3_runs(variants, data, ds.classes, 0.01, 0.01, [0, 1], batch_size=12)
+    assert list(runs.columns) == ["variant", "seed", "class", "accuracy"]
+    assert set(runs["seed"]) == {0, 1} and "overall" in set(runs["class"])
+    table = ftd.per_class_from_runs(runs)
     assert list(table.columns) == list(ftd.TABLE3_COLUMNS)
     assert list(table.index[-2:]) == ["mean per-class", "overall"]
     assert table.loc["overall", "no_error"] == pytest.approx(
         ftd.accuracy_under_errors(nets["mobilenet_v1"], data)
     )
-    fps = ftd.fps_row(variants, min_run_time=0.01, rounds=1)
+    same = ftd.per_class_table(variants, data, ds.classes, 0.01, 0.01, [0, 1], batch_size=12)
+    pd.testing.assert_frame_equal(same, table)
+    fps_r = ftd.fps_rounds(variants, min_run_time=0.01, rounds=1)
+    fps = ftd.fps_median(fps_r)
     assert list(fps.index) == list(ftd.TABLE3_COLUMNS) and (fps > 0).all()
     assert fps["no_error"] == fps["no_duplication"]
-    claims = ftd.table3_claims(table, fps)
+    assert list(ftd.fps_row(variants, min_run_time=0.01, rounds=1).index) == list(fps.index)
+    claims = ftd.table3_claims(runs, fps_r)
     assert set(claims) == {"beat_d2nn", "dup_recovers", "more_dup_better", "kr_faster"}
+    assert claims["kr_faster"].verdict == "inconclusive"  # one round: spread unknown
     assert ftd.order_agreement(
         pd.Series({"a": 1, "b": 2, "c": 3}), pd.Series({"a": 10, "b": 20, "c": 30, "d": 1})
     ) == pytest.approx(1.0)

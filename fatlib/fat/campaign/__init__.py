@@ -19,6 +19,8 @@ One module per part; everything public is importable from here:
   :func:`load_results`); :mod:`~fatlib.fat.campaign.store` — the store that never loses work.
 * :mod:`~fatlib.fat.campaign.stats` — Tables I–IV (:func:`summarize`, :func:`overall`) and
   estimates from samples (:func:`estimate`, :func:`wilson_interval`).
+* :mod:`~fatlib.fat.campaign.outcomes` — per-image outcomes (:func:`load_outcomes`) for the
+  paired bootstrap of :mod:`fatlib.core.verdicts`.
 * :mod:`~fatlib.fat.campaign.shards` — :func:`merge` of sharded runs.
 * :mod:`~fatlib.fat.campaign.data` — images, model, fingerprints (:data:`DEFAULT_BATCH_SIZE`).
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 from fatlib.fat.campaign.data import DEFAULT_BATCH_SIZE
 from fatlib.fat.campaign.engine import suffix_macs
 from fatlib.fat.campaign.faults import PATTERNS, default_layers, enumerate_faults
+from fatlib.fat.campaign.outcomes import Outcomes, load_outcomes
 from fatlib.fat.campaign.reference import golden_accuracy, naive_campaign
 from fatlib.fat.campaign.results import PARQUET_META_KEY as PARQUET_META_KEY
 from fatlib.fat.campaign.results import load_results, save_results
@@ -55,6 +58,8 @@ __all__ = [
     "merge",
     "save_results",
     "load_results",
+    "Outcomes",
+    "load_outcomes",
     "suffix_macs",
     "DEFAULT_BATCH_SIZE",
 ]

@@ -136,8 +136,11 @@ class GenericRunner:
                 h.remove()
         return GenericGolden(x, labels, logits.argmax(1), site_out)
 
-    def eval_faults(self, g: GenericGolden, fl: FaultList, sub: np.ndarray, layer: int) -> np.ndarray:
-        """Correct counts of faults ``sub`` (all of site ``layer``) on one golden batch."""
+    def eval_faults(
+        self, g: GenericGolden, fl: FaultList, sub: np.ndarray, layer: int, per_image: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Correct counts of faults ``sub`` (all of site ``layer``) on one golden batch and, when
+        ``per_image``, each fault's outcome per image (len(sub) × images, bool)."""
         dev = g.pred.device
         f, n = len(sub), g.labels.shape[0]
         values = torch.as_tensor(fl.value[sub], dtype=torch.float32, device=dev)
@@ -160,5 +163,5 @@ class GenericRunner:
                 logits = self.model(g.x.repeat(f, *([1] * (g.x.dim() - 1))))
             finally:
                 handle.remove()
-        pred = logits.argmax(1).view(f, n)
-        return (pred == g.labels.view(1, n)).sum(1).cpu().numpy().astype(np.int64)
+        ok = logits.argmax(1).view(f, n) == g.labels.view(1, n)
+        return ok.sum(1).cpu().numpy().astype(np.int64), ok.cpu().numpy() if per_image else None

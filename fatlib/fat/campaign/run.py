@@ -39,6 +39,7 @@ from fatlib.fat.campaign.faults import (
     site_table,
 )
 from fatlib.fat.campaign.generic import GenericGolden, GenericRunner
+from fatlib.fat.campaign.outcomes import has_outcomes, save_outcomes
 from fatlib.fat.campaign.results import result_frame, save_results
 from fatlib.fat.campaign.store import RESULTS_FILE, STORE_FORMAT, CampaignStore
 
@@ -115,6 +116,7 @@ def stuck_at_campaign(
     memory_budget: int | None = None,
     chunk_size: int | None = None,
     engine: str = "auto",
+    outcomes: bool = False,
 ) -> pd.DataFrame:
     """Exhaustive single stuck-at campaign — FAT Algorithm 1 (channel stuck@, Tables I–III) or
     the same-pixel model (Table IV) — computed exactly, fast and resumably.
@@ -148,6 +150,11 @@ def stuck_at_campaign(
         chunk_size: faults per persisted unit (default: about 4e10 MAC·images per unit).
         engine: ``"auto"`` (fast engine for CNV, generic runner otherwise), ``"fast"`` or
             ``"generic"`` (e.g. to check one against the other on a CNV).
+        outcomes: also keep every fault's per-image outcome (correct or not) in
+            ``DIR/outcomes.npz`` of the ``store`` (needed for it), read back with
+            :func:`fatlib.fat.campaign.outcomes.load_outcomes` — what a paired bootstrap over
+            the test images (:mod:`fatlib.core.verdicts`) resamples. A store that has the
+            results but no outcomes evaluates its faults once more.
 
     Returns:
         One row per fault, canonical order: ``layer``, ``channel`` | ``row``, ``col``, ``value``,
@@ -164,6 +171,8 @@ def stuck_at_campaign(
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise ValueError(f"chunk_size={chunk_size!r} must be a positive integer")
+    if outcomes and store is None:
+        raise ValueError("outcomes=True keeps the per-image outcomes in the campaign store: pass store=DIR")
     if engine not in ("auto", "fast", "generic"):
         raise ValueError(f"engine={engine!r}: use 'auto', 'fast' (CNV only) or 'generic'")
     from fatlib.core.models import CNV
@@ -231,11 +240,16 @@ def stuck_at_campaign(
             "torch": torch.__version__,
         }
         st_obj = CampaignStore(Path(store), manifest, chunks, len(batches)) if store is not None else None
+        want = outcomes and not has_outcomes(Path(store), manifest) if store is not None else False
         try:
-            correct, golden_correct = _run(eng, fl, chunks, batches, src.fetch, dev, budget, st_obj, progress)
+            correct, golden_correct, per_image = _run(
+                eng, fl, chunks, batches, src.fetch, dev, budget, st_obj, progress, want
+            )
         finally:
             if st_obj is not None:
                 st_obj.close()
+        if per_image is not None:
+            save_outcomes(Path(store), manifest, *per_image)
     meta = dict(manifest)
     # the engine's name is part of every result's metadata: fatlib 0.1's name, kept by the move
     meta.update(
@@ -261,17 +275,26 @@ def _run(
     budget: int,
     store: CampaignStore | None,
     progress: bool,
-) -> tuple[np.ndarray, int]:
+    want_outcomes: bool = False,
+) -> tuple[np.ndarray, int, tuple[np.ndarray, np.ndarray] | None]:
+    """Evaluate every (chunk, image batch) unit the store does not hold yet — all of them when
+    ``want_outcomes`` (then also the per-image outcomes: golden (n_img,), faults (n_f, n_img)
+    bool; units the store already holds are checked against it)."""
     from tqdm import tqdm  # tqdm.auto warns on every page where ipywidgets is absent
 
     n_f = len(fl)
     per_batch = np.zeros((len(batches), n_f), dtype=np.int64)
     done = np.zeros((len(chunks), len(batches)), dtype=bool)
+    stored: dict[tuple[int, int], list[int]] = {}
     if store is not None:
-        for (k, b), corr in store.done.items():
+        stored = dict(store.done)
+        for (k, b), corr in stored.items():
             s, e = chunks[k]
             per_batch[b, s:e] = corr
-            done[k, b] = True
+            done[k, b] = not want_outcomes
+    n_img = batches[-1][1] if batches else 0
+    golden_img = np.zeros(n_img, dtype=bool) if want_outcomes else None
+    fault_img = np.zeros((n_f, n_img), dtype=bool) if want_outcomes else None
     golden_correct = 0
     total_work = sum(
         (e - s) * (batches[b][1] - batches[b][0])
@@ -299,6 +322,8 @@ def _run(
             x, y = x.to(dev), y.to(dev)
             g = eng.golden(x, y)
             golden_correct += int(g.correct.sum())
+            if golden_img is not None:
+                golden_img[i0:i1] = g.correct.cpu().numpy()
             for L in sorted(chunks_of_layer):
                 pending = [k for k in chunks_of_layer[L] if not done[k, b]]
                 if not pending:
@@ -311,29 +336,45 @@ def _run(
                 chunk_left = {k: chunks[k][1] - chunks[k][0] for k in pending}
                 for s in range(0, len(idx), f_sub):
                     sub = idx[s : s + f_sub]
-                    corr = _eval_faults(eng, g, fl, sub, L)
+                    corr, img = _eval_faults(eng, g, fl, sub, L, want_outcomes)
+                    if fault_img is not None:
+                        fault_img[sub, i0:i1] = img
                     per_batch[b, sub] = corr
                     bar.update(len(sub) * n_b)
                     for k, cnt in zip(*np.unique(chunk_of[sub], return_counts=True)):
                         chunk_left[int(k)] -= int(cnt)
                         if chunk_left[int(k)] == 0:
                             done[k, b] = True
+                            cs, ce = chunks[k]
+                            was = stored.get((int(k), b))
+                            if was is not None and was != per_batch[b, cs:ce].tolist():
+                                raise RuntimeError(
+                                    f"campaign store {store.path if store else ''}: unit {(int(k), b)} "
+                                    "evaluated again gives other counts than recorded; the store "
+                                    "does not belong to this model and data: use a new store"
+                                )
                             if store is not None:
-                                cs, ce = chunks[k]
                                 store.write(int(k), b, per_batch[b, cs:ce].tolist())
             del g
     finally:
         bar.close()
     assert done.all()
-    return per_batch.sum(0), golden_correct
+    per_image = None if fault_img is None else (golden_img, fault_img)
+    return per_batch.sum(0), golden_correct, per_image
 
 
 def _eval_faults(
-    eng: Engine | GenericRunner, g: Golden | GenericGolden, fl: FaultList, sub: np.ndarray, layer: int
-) -> np.ndarray:
-    """Correct counts on one golden batch of faults ``sub`` (all of site ``layer``)."""
+    eng: Engine | GenericRunner,
+    g: Golden | GenericGolden,
+    fl: FaultList,
+    sub: np.ndarray,
+    layer: int,
+    per_image: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Correct counts on one golden batch of faults ``sub`` (all of site ``layer``) and, when
+    ``per_image``, each fault's outcome per image (len(sub) × images, bool)."""
     if isinstance(eng, GenericRunner):
-        return eng.eval_faults(g, fl, sub, layer)
+        return eng.eval_faults(g, fl, sub, layer, per_image)
     dev = g.pred.device
     codes = torch.as_tensor(fl.code[sub], dtype=torch.float32, device=dev)
     values = torch.as_tensor(fl.value[sub], dtype=torch.float32, device=dev)
@@ -349,9 +390,13 @@ def _eval_faults(
     j = eng.site_stage[layer] + 1
     rows_changed, pred = eng.suffix(j, acc, g, f)
     out = np.full(f, int(g.correct.sum()), dtype=np.int64)
+    outcome = g.correct.view(1, n).repeat(f, 1) if per_image else None
     if rows_changed.numel():
         img = rows_changed % n
-        delta = (pred == g.labels.index_select(0, img)).long() - g.correct.index_select(0, img).long()
+        now = pred == g.labels.index_select(0, img)
+        delta = now.long() - g.correct.index_select(0, img).long()
         per_f = torch.zeros(f, dtype=torch.long, device=dev).index_add_(0, rows_changed // n, delta)
         out += per_f.cpu().numpy()
-    return out
+        if outcome is not None:
+            outcome.view(-1)[rows_changed] = now
+    return out, None if outcome is None else outcome.cpu().numpy()
