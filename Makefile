@@ -22,7 +22,7 @@ NEED_DATA := data
 endif
 endif
 
-.PHONY: book test test-fast lint format setup data clean help
+.PHONY: book test test-fast lint format setup data clean help device-check
 help:
 	@echo "make book   # set up, run every notebook at PROFILE=$(PROFILE), render _build/html"
 	@echo "make test   # set up, lint, run the whole test suite (as CI does)"
@@ -55,6 +55,11 @@ format: setup
 
 test: lint $(NEED_DATA)
 	$(PY) -m pytest -q -ra
+
+# on a GPU: CUDA tests, engine vs naive_campaign bit for bit, training and campaign throughput in
+# one table (benchmarks/device_check.py); without CUDA its CPU part, saying what it skipped
+device-check: setup
+	$(PY) benchmarks/device_check.py
 
 test-fast: setup $(NEED_DATA)
 	$(PY) -m pytest -q -ra -m "not slow and not exhaustive"

@@ -270,10 +270,10 @@ def _read_npz(path: Path, name: str, split: str) -> ArrayDataset:
     n_cls = DATASETS.get(name, (int(y.max()) + 1 if len(y) else 0, False))[0]
     if classes is None:
         classes = tuple(str(i) for i in range(max(n_cls, int(y.max()) + 1 if len(y) else 0)))
-    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # cpu-only: host data
     return ArrayDataset(
         images,
-        torch.from_numpy(y.astype(np.int64)),
+        torch.from_numpy(y.astype(np.int64)),  # cpu-only: host data
         classes,
         name=name,
         split=split,
@@ -437,7 +437,7 @@ def subset(ds: ArrayDataset, n: int | None, seed: int = 0, stratified: bool = Tr
     if n <= 0:
         raise ValueError(f"subset size must be positive, got {n}")
     g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(ds), generator=g)[:n].sort().values
+    idx = torch.randperm(len(ds), generator=g)[:n].sort().values  # cpu-only: host data
     return ArrayDataset(
         ds.images[idx],
         ds.labels[idx],
@@ -456,8 +456,8 @@ def synthetic_dataset(
     """A tiny learnable dataset (class = which colour channel and quadrant is bright), for tests
     and the smoke profile when no real data is at hand."""
     g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, num_classes, (n,), generator=g)
-    images = torch.randint(0, 80, (n, 3, size, size), generator=g, dtype=torch.int64)
+    labels = torch.randint(0, num_classes, (n,), generator=g)  # cpu-only: host data
+    images = torch.randint(0, 80, (n, 3, size, size), generator=g, dtype=torch.int64)  # cpu-only: host data
     half = size // 2
     for i, c in enumerate(labels.tolist()):
         ch, quad = c % 3, (c // 3) % 4
@@ -648,6 +648,7 @@ class ImageFolderDataset(Dataset):
             self.indices = list(range(n))
         else:
             g = torch.Generator().manual_seed(seed)
+            # cpu-only: host data
             self.indices = torch.randperm(n, generator=g)[:limit].sort().values.tolist()
         part = "" if len(self.indices) == n else f" [{len(self.indices)} of {n}]"
         self.source = f"{root / split}{part}"
@@ -665,6 +666,7 @@ class ImageFolderDataset(Dataset):
     @property
     def labels(self) -> torch.Tensor:
         """Class index of every item (no image is read)."""
+        # cpu-only: host data
         return torch.as_tensor([self._folder.samples[j][1] for j in self.indices], dtype=torch.long)
 
     def fingerprint(self) -> str:

@@ -103,10 +103,10 @@ class TensorNorm(nn.Module):
         super().__init__()
         self.eps = eps
         self.momentum = momentum
-        self.weight = nn.Parameter(torch.ones(1))
-        self.bias = nn.Parameter(torch.zeros(1))
-        self.register_buffer("running_mean", torch.zeros(1))
-        self.register_buffer("running_var", torch.ones(1))
+        self.weight = nn.Parameter(torch.ones(1))  # cpu-only: module init; .to() moves it
+        self.bias = nn.Parameter(torch.zeros(1))  # cpu-only: module init; .to() moves it
+        self.register_buffer("running_mean", torch.zeros(1))  # cpu-only: module init; .to() moves it
+        self.register_buffer("running_var", torch.ones(1))  # cpu-only: module init; .to() moves it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
@@ -297,10 +297,9 @@ def activation_levels(site: nn.Module) -> torch.Tensor:
     was_training = site.training
     site.eval()
     try:
-        probe = torch.linspace(-4.0, 4.0, 16001)
-        param = next(site.parameters(), None)
-        if param is not None:
-            probe = probe.to(param.device)
+        # on the device of the site's parameters or, for a QuantIdentity that holds buffers
+        # only, of its buffers (a CPU probe crashed every campaign on CUDA, issue #16)
+        probe = torch.linspace(-4.0, 4.0, 16001, device=model_device(site))
         out = site.forward(probe.view(1, -1))  # forward(): bypasses hooks (e.g. injection layers)
         out = out.value if hasattr(out, "value") else out
         levels = torch.unique(out.detach().float().cpu())

@@ -4,6 +4,7 @@ that puts a model in eval mode and restores every submodule's own mode afterward
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
@@ -91,3 +92,38 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, training in modes:  # parents first: each child then gets its own mode back
             m.train(training)
+
+
+#: the cuBLAS workspace setting deterministic CUDA matrix products need (set when unset, before
+#: cuBLAS starts; https://docs.nvidia.com/cuda/cublas/#results-reproducibility)
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool = True) -> Iterator[bool]:
+    """Repeatable kernels while the block runs (issue #16): ``torch.use_deterministic_algorithms``
+    (an operation with no deterministic kernel warns instead of failing), the cuBLAS workspace
+    setting :data:`CUBLAS_WORKSPACE` in ``$CUBLAS_WORKSPACE_CONFIG`` when it is unset, and cuDNN
+    without autotuning, in its deterministic mode. Restores the previous settings afterwards
+    (the environment variable stays: cuBLAS reads it once). ``enabled=False`` changes nothing.
+    Yields ``enabled``, for the artifact's record. With the same seed on the same kind of device
+    and the same thread count, training then gives the same weights; across devices or thread
+    counts the floating-point order differs and so may the weights."""
+    if not enabled:
+        yield False
+        return
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    try:
+        yield True
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2], before[3]

@@ -182,7 +182,7 @@ def data_fingerprint(ds: Dataset) -> str:
         n = len(ds)  # type: ignore[arg-type]
         for i in range(0, n, max(1, n // 64)):
             x, y = ds[i]
-            h.update(torch.as_tensor(x).numpy().tobytes())
+            h.update(torch.as_tensor(x).numpy().tobytes())  # cpu-only: host-side order / fingerprint
             h.update(str(int(y)).encode())
         name = type(ds).__name__
     return f"{name}:{len(ds)}:{h.hexdigest()[:16]}"  # type: ignore[arg-type]
@@ -224,6 +224,7 @@ def _batches(
 def _epoch_order(ds: ArrayDataset, shuffle: bool, generator: torch.Generator | None) -> torch.Tensor:
     """The order in which one epoch visits an ArrayDataset (a draw from ``generator`` when shuffled)."""
     n = len(ds)
+    # cpu-only: host-side order / fingerprint
     return torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
 
 
@@ -353,15 +354,38 @@ def train(
     retrain: bool = False,
     profile: str | None = None,
     checkpoint: Checkpointing | None = Checkpointing(),
+    deterministic: bool = True,
 ) -> TrainResult:
     """Train ``config`` on ``train_data`` (FAT §V recipe at the config's sizes), or reuse the
     stored artifact whose key covers the config and the training data's fingerprint.
 
-    Seeded and repeatable on CPU for one thread count. Returns the model in eval mode with its
-    metrics (test accuracy in percent, learning curve, training throughput in images/s, and the
-    device and thread count that produced the weights). While it runs, its resume state is saved
-    in the store as ``checkpoint`` says (None: never) and a restart continues from it; the store
-    is checked writable before any work."""
+    Seeded and repeatable: with ``deterministic`` (the default, the book's;
+    :func:`fatlib.core.torch_utils.deterministic_algorithms`) the same seed on the same kind of
+    device and thread count gives the same weights. Returns the model in eval mode with its
+    metrics (test accuracy in percent, learning curve, training throughput in images/s, the
+    device and thread count that produced the weights, and ``deterministic``). While it runs,
+    its resume state is saved in the store as ``checkpoint`` says (None: never) and a restart
+    continues from it; the store is checked writable before any work."""
+    from fatlib.core.torch_utils import deterministic_algorithms
+
+    with deterministic_algorithms(deterministic) as det:
+        return _train(
+            config, train_data, test_data, device, store, progress, retrain, profile, checkpoint, det
+        )
+
+
+def _train(
+    config: TrainConfig,
+    train_data: Dataset,
+    test_data: Dataset | None,
+    device: str | torch.device | None,
+    store: ArtifactStore | str | None,
+    progress: bool,
+    retrain: bool,
+    profile: str | None,
+    checkpoint: Checkpointing | None,
+    deterministic: bool,
+) -> TrainResult:
     if isinstance(store, (str, os.PathLike)):
         store = ArtifactStore(store)
     store = store if store is not None else ArtifactStore()
@@ -537,6 +561,7 @@ def train(
         if dev.type == "cuda"
         else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        "deterministic": bool(deterministic),
         "torch": torch.__version__,
         "resumes": resumes,
         "profile": profile,

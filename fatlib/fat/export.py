@@ -130,7 +130,7 @@ def to_qonnx(
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.export-") as work:
         raw = Path(work) / "raw.onnx"
         with torch.no_grad(), _quiet():
-            export_qonnx(copy, torch.zeros(shape), str(raw))
+            export_qonnx(copy, torch.zeros(shape), str(raw))  # cpu-only: export runs on the CPU
         cleaned = cleanup_model(ModelWrapper(str(raw)))
         with atomic_file(path, suffix=".onnx") as tmp:
             cleaned.save(str(tmp))

@@ -114,7 +114,7 @@ class ErrorInjection(nn.Module):
             raise ValueError(f"pattern={pattern!r}: use one of {PATTERNS}")
         if not isinstance(p, (int, float)) or not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"p={p!r} must lie in [0, 1] (e.g. 0.05 for the paper's 5 %)")
-        lv = torch.as_tensor(levels, dtype=torch.float32).flatten()
+        lv = torch.as_tensor(levels, dtype=torch.float32).flatten()  # cpu-only: levels checked on the host
         if lv.numel() == 0:
             raise ValueError("levels is empty: give the values a stuck site can take, e.g. (-1.0, 1.0)")
         if not torch.isfinite(lv).all():
@@ -210,7 +210,9 @@ def insert_injection(
     for i, site, site_levels in _sites_and_levels(model, pattern):
         use = site_levels
         if levels is not None:
+            # cpu-only: levels checked on the host
             want = torch.as_tensor(levels, dtype=torch.float32).flatten()
+            # cpu-only: levels checked on the host
             bad = [v for v in want.tolist() if not torch.isclose(site_levels, torch.tensor(v)).any()]
             if bad:
                 raise ValueError(
@@ -318,6 +320,7 @@ class TrainingScheme:
                 layer.enabled = True
         elif self.scheme == FAT_M2:
             if active_site is None:
+                # cpu-only: levels checked on the host
                 active_site = int(torch.randint(len(self.layers), (1,), generator=generator))
             self.active_site = active_site
             for i, layer in enumerate(self.layers):

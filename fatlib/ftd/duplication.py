@@ -141,7 +141,7 @@ class DuplicatedConv2d(nn.Module):
         super().__init__()
         if not isinstance(conv, nn.Conv2d):
             raise ValueError(f"{type(self).__name__} wraps an nn.Conv2d, got {type(conv).__name__}")
-        index = torch.as_tensor(index, dtype=torch.long).flatten().cpu()
+        index = torch.as_tensor(index, dtype=torch.long).flatten().cpu()  # cpu-only: host-side plan / masks
         if index.numel() == 0:
             raise ValueError("index is empty: leave the convolution as it is instead")
         if index.unique().numel() != index.numel() or index.min() < 0 or index.max() >= conv.out_channels:
@@ -287,8 +287,9 @@ def duplication_plan(
         )
     check_scores(scores, "scores")
     for n, s in scores.items():
-        if torch.as_tensor(s).numel() != convs[n].out_channels:
+        if torch.as_tensor(s).numel() != convs[n].out_channels:  # cpu-only: host-side plan / masks
             raise ValueError(
+                # cpu-only: host-side plan / masks
                 f"scores[{n!r}] has {torch.as_tensor(s).numel()} entries but the "
                 f"layer has {convs[n].out_channels} output channels"
             )
@@ -299,7 +300,7 @@ def duplication_plan(
         if name in pairs:
             pw = pairs[name]
             if pw in top and top[pw].numel() > 0:
-                plan[name] = torch.arange(conv.out_channels)
+                plan[name] = torch.arange(conv.out_channels)  # cpu-only: host-side plan / masks
         elif name in top and top[name].numel() > 0:
             plan[name] = top[name].sort().values
     return plan
@@ -382,6 +383,7 @@ class D2NN(nn.Module):
         self.secondary = secondary
         self.ratio = float(ratio)
         self.secondary_errors = secondary_errors
+        # cpu-only: host-side plan / masks
         self._unshared = {n: torch.as_tensor(u, dtype=torch.bool).cpu() for n, u in unshared.items()}
 
     @property
@@ -397,6 +399,7 @@ class D2NN(nn.Module):
             if not isinstance(m, (nn.Conv2d, nn.Linear)):
                 continue
             channels = m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
+            # cpu-only: host-side plan / masks
             unshared = self._unshared.get(name, torch.zeros(channels, dtype=torch.bool))
             ties.append(
                 FaultTie(
@@ -435,7 +438,7 @@ def d2nn(
     convs = conv_layers(model)
     unshared = {}
     for name, index in plan.items():
-        u = torch.zeros(convs[name].out_channels, dtype=torch.bool)
+        u = torch.zeros(convs[name].out_channels, dtype=torch.bool)  # cpu-only: host-side plan / masks
         u[index] = True
         unshared[name] = u
     return D2NN(copy.deepcopy(model), copy.deepcopy(model), unshared, ratio, secondary_errors)

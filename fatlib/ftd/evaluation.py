@@ -49,8 +49,9 @@ def as_tensors(dataset: ArrayDataset, n: int | None = None) -> Data:
         raise ValueError("the dataset is empty")
     if isinstance(dataset, ArrayDataset):
         plain = replace(dataset, augment=False)
-        return plain.batch(torch.arange(count))
+        return plain.batch(torch.arange(count))  # cpu-only: host data; batches move to the device
     xs, ys = zip(*(dataset[i] for i in range(count)))
+    # cpu-only: host data; batches move to the device
     return torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys, dtype=torch.long)
 
 

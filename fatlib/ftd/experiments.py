@@ -517,10 +517,10 @@ def score_table(
     for method, by_layer in scores.items():
         if layer not in by_layer:
             raise ValueError(f"layer {layer!r} not ranked; layers are {list(by_layer)}")
-        s = torch.as_tensor(by_layer[layer]).float().cpu()
+        s = torch.as_tensor(by_layer[layer]).float().cpu()  # cpu-only: host-side ranks
         order = torch.sort(s, descending=True, stable=True).indices
         rank = torch.empty_like(order)
-        rank[order] = torch.arange(len(order))
+        rank[order] = torch.arange(len(order))  # cpu-only: host-side ranks
         top = set(ranking.top_channels({layer: s}, ratio)[layer].tolist())
         cols[f"{method}_score"] = s.numpy()
         cols[f"{method}_rank"] = rank.numpy()

@@ -82,7 +82,7 @@ def measure_latency(
             raise ValueError(f"model {name!r} is on {d}, not {dev}: move it with .to({str(dev)!r})")
     threads = torch.get_num_threads() if num_threads is None else int(num_threads)
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape, generator=g).to(dev)
+    x = torch.randn(shape, generator=g).to(dev)  # cpu-only: seeded on the host for repeatability, then moved
     rows = []
     with contextlib.ExitStack() as modes:
         for m in models.values():
@@ -292,6 +292,7 @@ def memory_overhead(
     scores = rank_channels(model, "weight_sum") if scores is None else scores
     dup = duplicate(model, ratio, scores, method)
     device = model_device(model)
+    # cpu-only: seeded on the host for repeatability, then moved
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
 
     orig_act = _activation_bytes(model, x)

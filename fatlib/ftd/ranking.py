@@ -181,7 +181,7 @@ def _weight_sum(model: nn.Module) -> dict[str, torch.Tensor]:
     pairs = depthwise_pairs(model, graph)
     scores: dict[str, torch.Tensor] = {}
     for name, conv in convs.items():
-        s = torch.zeros(conv.out_channels)
+        s = torch.zeros(conv.out_channels)  # cpu-only: scores live on the host
         consumers = graph.get(name, [])
         for c in consumers:
             reader = pairs.get(c, c)  # skip a paired depthwise conv: read by its pointwise conv
@@ -211,6 +211,7 @@ def _batches(
     for i, (xb, yb) in enumerate(chunks):
         if batches is not None and i >= batches:
             break
+        # cpu-only: scores live on the host
         yield xb.to(device), (None if yb is None else torch.as_tensor(yb).to(device))
 
 
@@ -219,6 +220,7 @@ def _data_scores(
 ) -> dict[str, torch.Tensor]:
     convs = conv_layers(model)
     device = model_device(model)
+    # cpu-only: scores live on the host
     totals = {n: torch.zeros(c.out_channels, dtype=torch.float64) for n, c in convs.items()}
     count = 0
     captured: dict[str, torch.Tensor] = {}
@@ -299,6 +301,7 @@ def rank_channels(
         scores = _weight_sum(model)
     elif method == "random":
         g = torch.Generator().manual_seed(int(seed))
+        # cpu-only: scores live on the host
         scores = {n: torch.rand(c.out_channels, generator=g) for n, c in convs.items()}
     elif data is None:
         raise ValueError(
@@ -317,7 +320,7 @@ def check_scores(scores: dict[str, torch.Tensor], what: str = "ranking scores") 
     if not isinstance(scores, dict):
         raise ValueError(f"{what} must be a dict {{conv name: scores}}, got {type(scores).__name__}")
     for name, s in scores.items():
-        t = torch.as_tensor(s).detach()
+        t = torch.as_tensor(s).detach()  # cpu-only: scores live on the host
         if t.is_floating_point() and bool(torch.isnan(t).any()):
             n_nan = int(torch.isnan(t).sum())
             raise ValueError(
@@ -348,7 +351,7 @@ def top_channels(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, tor
     check_scores(scores)
     out = {}
     for name, s in scores.items():
-        s = torch.as_tensor(s).detach().float().cpu().flatten()
+        s = torch.as_tensor(s).detach().float().cpu().flatten()  # cpu-only: scores live on the host
         k = num_selected(s.numel(), ratio)
         order = torch.sort(s, descending=True, stable=True).indices
         out[name] = order[:k].clone()
@@ -364,6 +367,7 @@ def overlap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], ratio: float
     for name in ta:
         if name not in tb:
             continue
+        # cpu-only: scores live on the host
         if torch.as_tensor(a[name]).numel() != torch.as_tensor(b[name]).numel():
             raise ValueError(f"layer {name!r}: the two rankings have different channel counts")
         sa, sb = set(ta[name].tolist()), set(tb[name].tolist())

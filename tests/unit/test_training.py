@@ -28,14 +28,20 @@ def test_sqr_hinge_loss_golden():
 def test_tiny_run_learns_and_is_repeatable(toy, tmp_path):
     train_ds, test_ds = toy
     before = training.evaluate(store.build_from_config({**_tiny().to_dict(), "train_data": ""}), test_ds)
-    res = training.train(_tiny(epochs=4), train_ds, test_ds, store=tmp_path / "a", progress=False)
-    assert not res.reused and res.path.is_dir()
+    # repeatability is promised on one kind of device and thread count: assert it on the CPU
+    # (test_training_on_cuda_is_repeatable does so on CUDA)
+    res = training.train(
+        _tiny(epochs=4), train_ds, test_ds, store=tmp_path / "a", device="cpu", progress=False
+    )
+    assert not res.reused and res.path.is_dir() and res.metrics["deterministic"] is True
     assert res.test_accuracy >= 40.0, res.history  # 10 classes: chance is 10 %
     assert res.test_accuracy > before + 20
     assert [h["epoch"] for h in res.history] == [1, 2, 3, 4]
     assert [h["lr"] for h in res.history] == pytest.approx([0.02, 0.02, 0.01, 0.01])
     assert res.metrics["images_per_second"] > 0
-    again = training.train(_tiny(epochs=4), train_ds, test_ds, store=tmp_path / "b", progress=False)
+    again = training.train(
+        _tiny(epochs=4), train_ds, test_ds, store=tmp_path / "b", device="cpu", progress=False
+    )
     for (k, v), (_, w) in zip(res.model.state_dict().items(), again.model.state_dict().items()):
         assert torch.equal(v, w), k
     assert all(
@@ -133,6 +139,34 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
             training.resolve_device("cuda")
+
+
+def test_deterministic_switch_is_scoped_and_recorded(toy, tmp_path):
+    from fatlib.core.torch_utils import deterministic_algorithms
+
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    with deterministic_algorithms() as on:
+        assert on and torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.benchmark
+        assert torch.backends.cudnn.deterministic
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
+    with deterministic_algorithms(False) as on:
+        assert on is False and torch.are_deterministic_algorithms_enabled() == before[0]
+    train_ds, _ = toy
+    res = training.train(
+        _tiny(epochs=1), train_ds, None, store=tmp_path, device="cpu", progress=False, deterministic=False
+    )
+    assert res.metrics["deterministic"] is False
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_is_repeatable(toy, tmp_path):
+    train_ds, test_ds = toy
+    runs = [
+        training.train(_tiny(epochs=2), train_ds, test_ds, store=tmp_path / k, device="cuda", progress=False)
+        for k in "ab"
+    ]
+    for (k, v), (_, w) in zip(runs[0].model.state_dict().items(), runs[1].model.state_dict().items()):
+        assert torch.equal(v, w), k
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

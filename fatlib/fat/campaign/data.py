@@ -28,7 +28,7 @@ def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
     in_range = False  # an ArrayDataset's uint8 / 255 is in [0, 1] by construction
     if isinstance(data, (tuple, list)) and len(data) == 2 and torch.is_tensor(data[0]):
         images, labels = data
-        labels = torch.as_tensor(labels)
+        labels = torch.as_tensor(labels)  # cpu-only: host data; batches move to the device
     elif hasattr(data, "__len__") and hasattr(data, "__getitem__"):
         raw = getattr(data, "images", None)
         if (
@@ -43,7 +43,9 @@ def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
             if len(data) == 0:
                 raise ValueError("data is empty: a campaign needs at least one image")
             items = [data[i] for i in range(len(data))]
+            # cpu-only: host data; batches move to the device
             images = torch.stack([torch.as_tensor(x) for x, _ in items])
+            # cpu-only: host data; batches move to the device
             labels = torch.as_tensor([int(y) for _, y in items])
     else:
         raise ValueError(
@@ -68,7 +70,7 @@ def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _integer_labels(labels: torch.Tensor) -> torch.Tensor:
     """``labels`` as int64 N; ValueError for non-integer values (a float 2.7 is not a class)."""
-    labels = torch.as_tensor(labels).reshape(-1)
+    labels = torch.as_tensor(labels).reshape(-1)  # cpu-only: host data; batches move to the device
     if labels.dtype == torch.bool:
         raise ValueError("labels must be integer class indices, got bool")
     if labels.is_floating_point():
@@ -212,7 +214,7 @@ class ImageSource:
         ):
             self.dataset = data
             self.n = len(data)
-            first = torch.as_tensor(data[0][0])
+            first = torch.as_tensor(data[0][0])  # cpu-only: host data; batches move to the device
             if first.ndim != 3:
                 raise ValueError(
                     "images must be float tensors C×H×W with values in [0, 1], got "
@@ -238,8 +240,10 @@ class ImageSource:
         if self.dataset is None:
             return self.images[i0:i1], self.labels[i0:i1]
         items = [self.dataset[i] for i in range(i0, i1)]
+        # cpu-only: host data; batches move to the device
         x = torch.stack([torch.as_tensor(x) for x, _ in items])
         check_images01(x, f"images {i0}..{i1 - 1}")
+        # cpu-only: host data; batches move to the device
         return x.float(), torch.as_tensor([int(y) for _, y in items], dtype=torch.long)
 
     def all_labels(self) -> torch.Tensor | None:
@@ -247,4 +251,5 @@ class ImageSource:
         if self.dataset is None:
             return self.labels
         labels = getattr(self.dataset, "labels", None)
+        # cpu-only: host data; batches move to the device
         return torch.as_tensor(labels).reshape(-1).long() if labels is not None else None

@@ -284,6 +284,7 @@ class Engine:
         uses float mode)."""
         dev = self.device
         cout = st.out_shape[0]
+        # cpu-only: tables built on the host, moved below
         grid = torch.arange(-st.radius, st.radius + 1, dtype=torch.float64)
         vals = (grid * (st.in_unit * st.w_unit)).float().to(dev)
         x = vals.view(1, 1, -1).expand(1, cout, -1).contiguous()
@@ -307,12 +308,11 @@ class Engine:
         sign = torch.where(up, 1.0, -1.0)  # direction per channel
         z_table = torch.where(up.view(-1, 1), table, table.flip(1))  # codes as a function of s·acc
         big = float(st.radius + 2)
-        thr = torch.empty(k - 1, cout)
+        thr = torch.empty(k - 1, cout)  # cpu-only: tables built on the host, moved below
+        unreached = torch.full((cout,), big)  # cpu-only: tables built on the host, moved below
         for j in range(1, k):
             reach = z_table >= codes[j]  # C×(2R+1), monotone in z
-            first = torch.where(
-                reach.any(1), reach.float().argmax(1).float() - st.radius, torch.full((cout,), big)
-            )
+            first = torch.where(reach.any(1), reach.float().argmax(1).float() - st.radius, unreached)
             thr[j - 1] = first  # min z with code >= codes[j]
         thr = torch.where(thr < -st.radius + 0.5, torch.full_like(thr, -big), thr)
         st.weight = st.weight * sign.to(dev).view(-1, *([1] * (st.weight.dim() - 1)))

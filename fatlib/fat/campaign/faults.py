@@ -119,7 +119,7 @@ def generic_site_table(model: nn.Module, image_shape: tuple[int, int, int]) -> l
         try:
             _, codes = unit_codes(levels, f"levels of activation site {layer}")
         except ValueError:
-            codes = torch.arange(levels.numel(), dtype=torch.float32)
+            codes = torch.arange(levels.numel(), dtype=torch.float32)  # cpu-only: fault list bookkeeping
         out.append(
             {
                 "layer": layer,
