@@ -42,8 +42,14 @@ data: setup
 	@if [ -f "$(SHARED_DATA)/build.py" ]; then $(PY) $(SHARED_DATA)/build.py "$(FATLIB_DATA)"; \
 	else echo "no $(SHARED_DATA): data comes from FATLIB_DATA or is downloaded by torchvision"; fi
 
+# make book EDITION=cpu renders the committed editions/cpu (nothing executed, no data needed)
+ifeq ($(EDITION),)
 book: setup $(NEED_DATA)
 	$(PY) -m fatlib.book --profile $(PROFILE)
+else
+book: setup
+	$(PY) -m fatlib.book --edition $(EDITION)
+endif
 
 lint: setup
 	$(VENV)/bin/ruff check .

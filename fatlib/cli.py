@@ -155,17 +155,35 @@ def book_parser() -> argparse.ArgumentParser:
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--no-build", action="store_true", help="execute only, do not render")
     group.add_argument("--build-only", action="store_true", help="render without executing")
+    group.add_argument(
+        "--edition",
+        metavar="PROFILE",
+        help="render the book from editions/PROFILE (its executed notebooks): nothing is executed",
+    )
+    ap.add_argument(
+        "--save-edition",
+        action="store_true",
+        help="after rendering, keep it as editions/<profile> (replacing the previous one)",
+    )
     _add_debug(ap)
     return ap
 
 
 @user_errors("book", extra=_book_errors)
 def book_main(argv: list[str] | None = None) -> int:
-    """``fatlib book [--profile P] [--only NAME ...] [--no-build | --build-only]``."""
+    """``fatlib book [--profile P] [--only NAME ...] [--no-build | --build-only | --edition P]
+    [--save-edition]``."""
     from fatlib.book import run_book
     from fatlib.core.data import asks_synthetic, named_data_dir
 
     args = book_parser().parse_args(argv)
+    if args.edition:
+        from fatlib.edition import render_edition
+
+        if args.save_edition or args.only:
+            raise ValueError("--edition renders a saved edition: it takes no --save-edition or --only")
+        render_edition(args.root, args.edition)
+        return 0
     check_device(args.device)
     if not asks_synthetic(args.data_dir):
         named_data_dir(args.data_dir)  # a mistyped --data-dir (or $FATLIB_DATA) fails here
@@ -178,6 +196,10 @@ def book_main(argv: list[str] | None = None) -> int:
         execute=not args.build_only,
         build=not args.no_build,
     )
+    if args.save_edition:
+        from fatlib.edition import save_edition
+
+        print(f"[fatlib.book] edition: {save_edition(args.root, args.profile)}")
     return 0
 
 
