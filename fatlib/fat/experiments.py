@@ -10,9 +10,10 @@ so that a notebook only narrates, glues and writes files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -54,6 +55,8 @@ __all__ = [
     "per_layer_table",
     "reproduce_table",
     "wide",
+    "paper_layout",
+    "stand_ins",
     "TABLE_GROUPS",
     "table_claim",
     "selective_tmr",
@@ -917,6 +920,42 @@ def _paper_pairs(name: str, group_a: str, quantity_a: str, group_b: str, quantit
     above = int((both[ca] > both[cb]).sum())
     shown = "; ".join(pairs[:3]) + ("; …" if len(pairs) > 3 else "")
     return f"{label}, {above} of {len(both)} rows larger: {shown}"
+
+
+def paper_layout(long: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`reproduce_table` result shown as the paper lays the table out: one row per paper
+    row (network, dataset, p), columns training (SAT / FAT / Dropout2D) → quantity → paper |
+    ours, rounded to 3 decimals; columns without any number dropped (Table III prints no SAT
+    column, so only ours show). Show it with ``to_html(na_rep="–")``."""
+    shown = wide(long).round(3)
+    shown = shown.set_index([c for c in shown.columns if "(" not in c and c != "status"])
+    shown = shown.dropna(axis=1, how="all")
+    heads = [
+        tuple(c.replace("(", "").replace(")", "").split()) if "(" in c else (c, "", "") for c in shown.columns
+    ]
+    shown.columns = pd.MultiIndex.from_tuples(heads)
+    return shown.rename(columns={"sat": "SAT", "fat": "FAT", "d2d": "Dropout2D", "error_free": "error-free"})
+
+
+@contextlib.contextmanager
+def stand_ins() -> Iterator[list[str]]:
+    """Collect the names of the synthetic stand-ins used in the block (``"svhn test"``, ...)
+    instead of printing their :class:`~fatlib.core.data.SyntheticDataWarning` — a page names
+    them in its text; every other warning still shows."""
+    from fatlib.core.data import SyntheticDataWarning
+
+    names: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SyntheticDataWarning)
+        yield names
+    for w in caught:
+        if issubclass(w.category, SyntheticDataWarning):
+            name = str(w.message).split(":")[0]
+            if name not in names:
+                names.append(name)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    names.sort()
 
 
 def table_claim(
