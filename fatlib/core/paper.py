@@ -80,10 +80,10 @@ def claims_table(claims: list) -> pd.DataFrame:
     return table(claims)
 
 
-def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
-    """A page's claims table as shown on the page: the claim, the paper's figure, ours with its
-    95 % interval, the verdict (marked when the row is an observation of ours or ran on
-    synthetic data) and the numbers behind it."""
+def claims_view(claims: pd.DataFrame):
+    """A page's claims table as shown on the page (a pandas Styler, so that no text is cut
+    short): the claim, the paper's figure, ours with its 95 % interval, the verdict (marked when
+    the row is an observation of ours or ran on synthetic data) and the numbers behind it."""
     t = claims.copy()
     mark = pd.Series("", index=t.index)
     if "kind" in t:
@@ -92,7 +92,8 @@ def claims_view(claims: pd.DataFrame) -> pd.DataFrame:
         mark = mark + t["synthetic"].astype(bool).map({True: " (synthetic data: not counted)", False: ""})
     t["verdict"] = t["verdict"] + mark
     cols = [c for c in ("claim", "paper", "ours", "verdict", "evidence") if c in t]
-    return t[cols].fillna("–").rename(columns={"ours": "ours (95 % interval)"})
+    shown = t[cols].fillna("–").rename(columns={"ours": "ours (95 % interval)"})
+    return shown.style.hide(axis="index").set_table_attributes('class="dataframe fatlib-claims"')
 
 
 #: fatlib dataset names → the papers' spelling
