@@ -6,7 +6,7 @@ results tables (``results/<page>/*.csv``, the scoreboard among them) and ``manif
 commit it was rendered from, the profile, device and CPU, torch / brevitas / Python versions, the
 date, the wall time of each notebook, and SHA-256 hashes of each notebook's source, of its
 executed copy and of every library file the notebook imports (followed through fatlib's own
-imports). One edition per profile, replaced as a whole when rendered again.
+imports). One edition per profile, replaced as a whole when rendered again::
 
     python -m fatlib.book --profile cpu --save-edition   # render, then keep it as the cpu edition
     python -m fatlib.book --edition cpu                  # render the HTML book from the edition

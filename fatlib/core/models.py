@@ -350,7 +350,7 @@ class DoReFaAlexNet(nn.Module):
     256 5×5 (2 groups), max-pool 3/2, ``conv2`` 384 3×3, max-pool 3/2, ``conv3`` 384 3×3 (2 groups),
     ``conv4`` 256 3×3 (2 groups), max-pool 3/2, ``fc0`` 4096, ``fc1`` 4096, ``fct`` classes. The
     first and the last layer keep float weights (DoReFa-Net quantizes neither); the others have
-    binary weights with a mean-|W| scale. Every conv / hidden FC layer is followed by BatchNorm and
+    binary weights with a mean-``|W|`` scale. Every conv / hidden FC layer is followed by BatchNorm and
     the activation quantizer — unsigned, ``act_bits`` bits in [0, 1], i.e. levels
     {0, 1/3, 2/3, 1} for A2, DoReFa's ``fa(clip(x, 0, 1))`` — then the max-pool where there is one.
     These seven quantizers are the activation sites 0–6 (five conv, two FC).

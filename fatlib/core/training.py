@@ -360,7 +360,7 @@ def train(
     stored artifact whose key covers the config and the training data's fingerprint.
 
     Seeded and repeatable: with ``deterministic`` (the default, the book's;
-    :func:`fatlib.core.torch_utils.deterministic_algorithms`) the same seed on the same kind of
+    :func:`!fatlib.core.torch_utils.deterministic_algorithms`) the same seed on the same kind of
     device and thread count gives the same weights. Returns the model in eval mode with its
     metrics (test accuracy in percent, learning curve, training throughput in images/s, the
     device and thread count that produced the weights, and ``deterministic``). While it runs,

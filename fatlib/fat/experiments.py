@@ -684,7 +684,7 @@ def method_figure(
     """FAT Fig. 6 (``scheme`` = ``FAT_M1``, §V-A) or Fig. 7 (``FAT_M2``, §V-B): CNV
     W\\ *w*\\ A\\ *a* trained with SAT and with FAT (channel injection) at each of ``p_values``
     (percent), each evaluated with the channel stuck@ campaign (:func:`evaluate_cnv`). The claims
-    are :func:`fat_vs_sat_claims` plus, for Fig. 6, :func:`variance_by_p_claim` and, for Fig. 7,
+    are :func:`fat_vs_sat_claims` plus, for Fig. 6, the trends over p (:func:`trend_claim`) and, for Fig. 7,
     method 1 vs method 2 at the first p (FAT method 1 trained there too): :func:`method_claims`.
     Every network is trained with ``seeds`` seeds (None: the profile's ``fat_seeds``)."""
     if scheme not in (FAT_M1, FAT_M2):

@@ -14,7 +14,7 @@ FMR (Fig. 4a) convolves with both and averages the two feature maps; the replica
 computes only the duplicated channels, so FMR adds the duplicated share of the layer's compute.
 
 Errors (:func:`fatlib.ftd.errors.transient_errors`)
------------------------------------------------
+---------------------------------------------------
 Both modules are *composite layers*: a duplicated layer is one error site, addressed by its own
 name (e.g. ``"features.0"``), and the two copies are struck independently. Weight errors hit the
 primary and the replica kernels separately (fresh, independent draws), before KR averages them /

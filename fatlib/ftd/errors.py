@@ -24,7 +24,7 @@ raised. Feature-map errors are applied by a forward hook to the layer's output. 
 ``torch.Generator`` on the tensor's device seeded with ``seed``, so a run is repeatable.
 
 Composite layers (duplicated kernels, :mod:`fatlib.ftd.duplication`)
-----------------------------------------------------------------
+--------------------------------------------------------------------
 A module that holds several copies of one layer implements ``fault_targets()`` and returns a
 :class:`FaultTargets`: the ``Conv2d`` children whose ``weight`` it reads (each copy gets its own,
 independent weight errors, swapped in by a pre-hook on the composite) and the modules whose

@@ -218,7 +218,8 @@ def sweep_sizes(profile: str | Profile) -> SweepSizes:
 
 def setup_line(profile: str | Profile) -> str:
     """What the profile means for this chapter: the stand-ins' width, epochs and data (FTD §4's
-    networks), plus the sweep sizes (for the pages; :meth:`Profile.describe` is about CNV)."""
+    networks), plus the sweep sizes (for the pages;
+    :meth:`~fatlib.core.profiles.Profile.describe` is about CNV)."""
     prof = get_profile(profile)
     tr = "all" if prof.train_size is None else f"{prof.train_size:,}"
     return (
@@ -259,9 +260,10 @@ class ChapterSetup:
 
     @property
     def synthetic(self) -> bool:
-        """Whether the page's data are synthetic stand-ins (:attr:`ArrayDataset.synthetic`: smoke
-        profile without the real CIFAR-10): its accuracy claims are then shown but never counted
-        (``synthetic=`` of the claim functions)."""
+        """Whether the page's data are synthetic stand-ins
+        (:attr:`~fatlib.core.data.ArrayDataset.synthetic`: smoke profile without the real
+        CIFAR-10): its accuracy claims are then shown but never counted (``synthetic=`` of the
+        claim functions)."""
         return bool(self.test.synthetic or (self.train is not None and self.train.synthetic))
 
     def glued(self, prefix: str) -> dict[str, object]:
@@ -781,7 +783,7 @@ def layer_error_statistics(
     seeds: Sequence[int],
 ) -> pd.DataFrame:
     """Error of one layer's output under transient zero errors, without and with duplication
-    (FTD §3.2), measured on the real modules with :func:`fatlib.errors.transient_errors`: the
+    (FTD §3.2), measured on the real modules with :func:`fatlib.ftd.errors.transient_errors`: the
     mean error (bias), mean absolute error and RMS error against the error-free output, over
     ``seeds`` draws, separately for the duplicated channels and the others. Columns: ``layer,
     channels, mean_error, mean_abs_error, rms_error``."""
@@ -1060,9 +1062,9 @@ def ranking_methods_claims(results: pd.DataFrame, synthetic: bool = False) -> di
 def rankings_within_one_std(results: pd.DataFrame) -> dict[str, float]:
     """How often two rankings' curves of Fig. 6 (the three methods and random selection) are
     within one standard deviation of the error draws of each other: for every panel, feature-map
-    rate and pair of rankings, whether |mean a − mean b| ≤ the larger of their standard
-    deviations over the seeds (:func:`summarize`; 0 with a single seed). Returns ``pairs`` (the
-    comparisons), ``within`` (those within one std) and ``share`` (%)."""
+    rate and pair of rankings, whether ``|mean a − mean b|`` ≤ the larger of their standard
+    deviations over the seeds (:func:`~fatlib.ftd.evaluation.summarize`; 0 with a single seed).
+    Returns ``pairs`` (the comparisons), ``within`` (those within one std) and ``share`` (%)."""
     keys = ["network", "duplication", "weight_rate", "fmap_rate"]
     s = summarize(results[results["ranking"] != "none"], [*keys, "ranking"])
     pairs = within = 0

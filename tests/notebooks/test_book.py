@@ -5,8 +5,11 @@ temporary copy of the repository, checking the glued results."""
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import json
 import os
+import pkgutil
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +19,7 @@ import pytest
 from glued_fat import GLUED as GLUED_FAT
 from glued_ftd import GLUED as GLUED_FTD
 
+import fatlib
 from fatlib import book
 from fatlib.core.profiles import PROFILES
 
@@ -111,6 +115,120 @@ def test_notebook_conventions(name):
         assert not cell.get("outputs"), "source notebooks are committed without outputs"
 
 
+#: the library's reference (an appendix of the book): automodule / autodata directives per page
+REFERENCE = ROOT / "book" / "reference"
+#: a MyST cross-reference to a Python object: {py:func}`~fatlib.x.f` or {py:func}`title <fatlib.x.f>`
+PY_ROLE = re.compile(r"\{py:(\w+)\}`(?:[^`<]*<)?~?([\w.]+)>?`")
+
+
+def reference_modules() -> dict[str, tuple[set[str], set[str]]]:
+    """module -> (its automodule options, the names it excludes), from book/reference/*.md."""
+    modules = {}
+    for page in sorted(REFERENCE.glob("*.md")):
+        for m in re.finditer(r"^\.\. automodule:: (\S+)\n((?:   :.*\n)*)", page.read_text(), re.M):
+            options = dict(re.findall(r"^   :([\w-]+):(.*)$", m.group(2), re.M))
+            excluded = {n.strip() for n in options.get("exclude-members", "").split(",") if n.strip()}
+            modules[m.group(1)] = (set(options), excluded)
+    return modules
+
+
+def documented_in_reference(target: str) -> bool:
+    """Whether the reference has an entry for the fatlib module or object ``target``."""
+    modules = reference_modules()
+    if target in modules:
+        return True
+    modname, name = target.rsplit(".", 1)
+    if modname not in modules:
+        return False
+    _, excluded = modules[modname]
+    return name in getattr(importlib.import_module(modname), "__all__", []) and name not in excluded
+
+
+def fatlib_calls(nb: dict) -> list[str]:
+    """The fatlib functions and classes a notebook calls, each as ``module.name`` where it is
+    defined when the module it is called through only re-exports it."""
+    src = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    tree = ast.parse(src)
+    alias = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fatlib"):
+            alias.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+        elif isinstance(node, ast.Import):
+            alias.update({a.asname or a.name: a.name for a in node.names if a.name.startswith("fatlib")})
+    called = set()
+    for node in ast.walk(tree):
+        f = node.func if isinstance(node, ast.Call) else None
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in alias:
+            called.add(f"{alias[f.value.id]}.{f.attr}")
+        elif isinstance(f, ast.Name) and f.id in alias:
+            called.add(alias[f.id])
+    out = []
+    for name in sorted(called):
+        modname, attr = name.rsplit(".", 1)
+        obj = getattr(importlib.import_module(modname), attr)
+        home = getattr(obj, "__module__", modname)
+        out.append(f"{home}.{attr}" if home in reference_modules() else name)
+    return out
+
+
+def test_reference_documents_every_public_module_and_name():
+    """The appendix leaves no public module or name out: every fatlib module with an ``__all__``
+    has its automodule (the campaign package's own modules are documented through its exports),
+    and every name of an ``__all__`` gets an entry: a function or class, or a constant with a
+    ``#:`` comment, through ``:members:``; another constant through an ``autodata``; a name the
+    module only re-exports where it is defined, linked from the page."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    modules = reference_modules()
+    text = "\n".join(p.read_text() for p in sorted(REFERENCE.glob("*.md")))
+    autodata = set(re.findall(r"^\.\. autodata:: (\S+)$", text, re.M))
+    public = []
+    for info in pkgutil.walk_packages(fatlib.__path__, "fatlib."):
+        if info.name.endswith("__main__") or info.name.startswith("fatlib.fat.campaign."):
+            continue
+        if hasattr(importlib.import_module(info.name), "__all__"):
+            public.append(info.name)
+    assert set(public) <= set(modules), f"not in the reference: {sorted(set(public) - set(modules))}"
+    for modname, (options, excluded) in modules.items():
+        mod = importlib.import_module(modname)  # every module named there exists
+        names = getattr(mod, "__all__", None)
+        if names is None:
+            continue
+        assert {"members", "undoc-members"} <= options, modname
+        assert excluded <= set(names), f"{modname} excludes names it does not export"
+        attr_docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        for name in names:
+            obj = getattr(mod, name)
+            if name in excluded:
+                homes = [
+                    other
+                    for other, (_, other_excluded) in modules.items()
+                    if other != modname
+                    and name in getattr(importlib.import_module(other), "__all__", [])
+                    and name not in other_excluded
+                    and getattr(importlib.import_module(other), name) is obj
+                ]
+                assert homes, f"{modname}.{name} is left out but documented nowhere else"
+                assert f"{homes[0]}.{name}`" in text, f"the {modname} section should link {name}"
+            elif not (inspect.isclass(obj) or inspect.isfunction(obj) or ("", name) in attr_docs):
+                assert f"{modname}.{name}" in autodata, f"{modname}.{name}: autodoc's :members: skips it"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_ends_with_links_to_the_reference(name):
+    """Each page's closing note says how to rerun it and links the reference entry of every
+    fatlib function and class the notebook calls."""
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    markdown = [c for c in nb["cells"] if c["cell_type"] == "markdown"]
+    last = "".join(markdown[-1]["source"])
+    targets = {t for _, t in PY_ROLE.findall(last) if t.startswith("fatlib.")}
+    assert targets, f"{name}: the last markdown cell links to no fatlib reference entry"
+    for target in targets:
+        assert documented_in_reference(target), f"{name} links {target}, which the reference lacks"
+    missing = [c for c in fatlib_calls(nb) if c not in targets]
+    assert not missing, f"{name} calls these without linking them in its last cell: {missing}"
+
+
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory):
     """Execute every notebook at the smoke profile and build the book, in a copy of the repo."""
@@ -165,6 +283,11 @@ def test_book_renders_every_page_with_glued_numbers(smoke_book):
     assert score["score_claims"] == len(counted)
     assert score["score_inconclusive"] == int((counted["verdict"] == "inconclusive").sum())
     assert "mathjax/tex-svg.js" in (html / "book" / "methods.html").read_text()
+    # the library's reference, generated from the docstrings, and a page's links into it
+    reference = html / "book" / "reference" / "fat.html"
+    assert reference.is_file() and 'id="fatlib.fat.experiments.method_figure"' in reference.read_text()
+    fig06 = (html / "book" / "generated" / "fat-fig06-method1.html").read_text()
+    assert 'href="../reference/fat.html#fatlib.fat.experiments.method_figure"' in fig06
     sat = (html / "book" / "generated" / "sat-training.html").read_text()
     assert "<img" in sat  # the learning curve is a picture, not text
     runtimes = pd.read_csv(root / book.GENERATED / "runtimes.csv")
@@ -220,6 +343,25 @@ def test_scoreboard_reads_every_page_in_toc_order(tmp_path):
     )
     assert verdicts.verdict_counts(board) == {"holds": 2, "does not hold": 0, "inconclusive": 0, "not run": 0}
     assert 'href="ftd-table2-memory.html"' in book.scoreboard_html(board)
+
+
+@pytest.mark.slow
+def test_an_edition_of_the_smoke_book_renders_without_executing(smoke_book, tmp_path, monkeypatch):
+    """Kept as an edition and rendered from it against an empty store: nothing is trained or
+    campaigned, every page renders, and the first page names the edition (issue #20)."""
+    from fatlib import edition
+
+    root, _ = smoke_book
+    edition.save_edition(root, "smoke")
+    assert edition.check_edition(root, "smoke") == []
+    store = tmp_path / "empty-store"
+    monkeypatch.setenv("FATLIB_STORE", str(store))
+    html = edition.render_edition(root, "smoke", log=lambda *_: None)
+    assert html.is_file() and book.store_contents(store) == (set(), set())
+    first = (root / "_build" / "html" / "book" / "generated" / "index.html").read_text()
+    assert "You are reading the" in first and "smoke edition" in first
+    for name in NOTEBOOKS:
+        assert (root / "_build" / "html" / "book" / "generated" / f"{name}.html").is_file(), name
 
 
 def test_runtimes_record_cold_and_warm_work(tmp_path, monkeypatch):

@@ -152,12 +152,12 @@ def stuck_at_campaign(
             ``"generic"`` (e.g. to check one against the other on a CNV).
         outcomes: also keep every fault's per-image outcome (correct or not) in
             ``DIR/outcomes.npz`` of the ``store`` (needed for it), read back with
-            :func:`fatlib.fat.campaign.outcomes.load_outcomes` — what a paired bootstrap over
+            :func:`fatlib.fat.campaign.load_outcomes` — what a paired bootstrap over
             the test images (:mod:`fatlib.core.verdicts`) resamples. A store that has the
             results but no outcomes evaluates its faults once more.
 
     Returns:
-        One row per fault, canonical order: ``layer``, ``channel`` | ``row``, ``col``, ``value``,
+        One row per fault, canonical order — ``layer``, ``channel`` | ``row``, ``col``, ``value``,
         ``correct``, ``total``, ``accuracy`` (%); ``attrs["campaign"]`` holds the manifest
         (fingerprints, population size, error-free accuracy ``error_free``, ``exact``).
     """
