@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PIN) || $(PY) -m pip install -q "torch>=2.6" "torchvision>=0.21"
-	$(PY) -m pip install -q -e ".[book,test,export]"
+	$(PY) -m pip install -q -e ".[book,test,export,dask]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -43,9 +43,10 @@ data: setup
 	else echo "no $(SHARED_DATA): data comes from FATLIB_DATA or is downloaded by torchvision"; fi
 
 # make book EDITION=cpu renders the committed editions/cpu (nothing executed, no data needed)
+# make book WORKERS=2 runs trainings, campaigns and pages on a local Dask cluster of 2 workers
 ifeq ($(EDITION),)
 book: setup $(NEED_DATA)
-	$(PY) -m fatlib.book --profile $(PROFILE)
+	$(PY) -m fatlib.book --profile $(PROFILE) $(if $(WORKERS),--workers $(WORKERS))
 else
 book: setup
 	$(PY) -m fatlib.book --edition $(EDITION)

@@ -40,20 +40,6 @@ def row(check: str, device: str, result: str, status: str) -> None:
     print(f"[device_check] {check} on {device}: {result} ({status})", flush=True)
 
 
-def spread_statistics(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """BatchNorm statistics spread out so that thresholds land everywhere (an untrained CNV is
-    nearly constant and would hide wrong results)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=g) * 3)
-            m.running_var.copy_(torch.rand(c, generator=g) * 20 + 0.5)
-            m.weight.data.copy_(torch.randn(c, generator=g))
-            m.bias.data.copy_(torch.randn(c, generator=g) * 0.5)
-    return model.eval()
-
-
 def exactness(dev: torch.device, width: float, images: int, faults: int) -> bool:
     ok_all = True
     g = torch.Generator().manual_seed(0)
@@ -61,7 +47,7 @@ def exactness(dev: torch.device, width: float, images: int, faults: int) -> bool
     y = torch.randint(0, 10, (images,), generator=g)
     for wb, ab in ((1, 1), (2, 2), (1, 3)):
         torch.manual_seed(wb * 10 + ab)
-        cpu_model = spread_statistics(models.cnv(wb, ab, width=width), wb + ab)
+        cpu_model = models.spread_statistics(models.cnv(wb, ab, width=width), wb + ab)
         for pattern in ("channel", "pixel"):
             fast = stuck_at_campaign(
                 cpu_model.to(dev), (x, y), pattern=pattern, sample=faults, seed=1, device=dev, progress=False
@@ -118,7 +104,7 @@ def parallel_throughput(n: int, width: float, steps: int) -> float:
 
 def campaign_throughput(dev: torch.device, width: float, images: int) -> tuple[int, float]:
     torch.manual_seed(0)
-    model = spread_statistics(models.cnv(1, 1, width=width), 1).to(dev)
+    model = models.spread_statistics(models.cnv(1, 1, width=width), 1).to(dev)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(images, 3, 32, 32, generator=g)
     y = torch.randint(0, 10, (images,), generator=g)

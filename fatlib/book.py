@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fatlib.core.files import atomic_file, output_dir
+from fatlib.core.verdicts import CLAIM_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +43,8 @@ __all__ = [
     "scoreboard",
     "SCOREBOARD_COLUMNS",
     "scoreboard_html",
+    "page_parameters",
+    "WORK_FILE",
 ]
 
 #: where executed notebooks go, relative to the book root (the toc names them there)
@@ -90,24 +93,13 @@ def toc_root(root: str | os.PathLike = ".") -> str | None:
     return first[len(prefix) :].removesuffix(".ipynb") if str(first).startswith(prefix) else None
 
 
-#: the columns of the book's scoreboard (:func:`scoreboard`)
-SCOREBOARD_COLUMNS = [
-    "page",
-    "title",
-    "paper_name",
-    "claim",
-    "paper",
-    "ours",
-    "verdict",
-    "difference",
-    "low",
-    "high",
-    "unit",
-    "method",
-    "kind",
-    "synthetic",
-    "profile",
-]
+#: the columns of a claims table the scoreboard leaves to the pages (how each verdict was reached)
+_PAGE_ONLY = ("relation", "tolerance", "evidence")
+#: the columns of the book's scoreboard (:func:`scoreboard`): where each claim is, then the claims
+#: table's own columns (:data:`fatlib.core.verdicts.CLAIM_COLUMNS`) but the page-only ones
+SCOREBOARD_COLUMNS = (
+    ["page", "title", "paper_name"] + [c for c in CLAIM_COLUMNS if c not in _PAGE_ONLY] + ["profile"]
+)
 
 
 def _page_title(notebook: Path) -> str:
@@ -288,6 +280,17 @@ def _record_runtime(
         writer.writerows(rows)
 
 
+def _write_work(gen_dir: Path, units: list[dict[str, object]]) -> None:
+    fields = ["unit", "key", "seconds", "worker"]
+    with atomic_file(gen_dir / WORK_FILE, suffix=".csv.part") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(
+            {**u, "seconds": f"{float(u['seconds']):.1f}"}
+            for u in units  # type: ignore[arg-type]
+        )
+
+
 def build_html(root: str | os.PathLike = ".") -> Path:
     """Render the book: ``jupyter-book build ROOT -W -n --keep-going`` (warnings are errors)."""
     root = Path(root).resolve()
@@ -296,6 +299,27 @@ def build_html(root: str | os.PathLike = ".") -> Path:
     cmd += ["build", str(root), "-W", "-n", "--keep-going"]
     subprocess.run(cmd, check=True, cwd=root)
     return root / "_build" / "html" / "index.html"
+
+
+def page_parameters(
+    name: str, profile: str, device: str = "auto", data_dir: str = "", first: str | None = None
+) -> dict[str, object]:
+    """The papermill parameters the runner gives page ``name`` (the same for the serial runner,
+    the Dask runner and ``fatlib plan``); the book's first page ``first`` also reads every
+    page's results."""
+    params: dict[str, object] = {
+        "PROFILE": profile,
+        "DEVICE": device,
+        "DATA_DIR": data_dir,
+        "OUTPUT_DIR": f"results/{name}",
+    }
+    if name == first:
+        params["RESULTS_DIR"] = "results"
+    return params
+
+
+#: the units of work the Dask runner ran (:mod:`fatlib.cluster`), one row each
+WORK_FILE = "work.csv"
 
 
 def run_book(
@@ -308,10 +332,18 @@ def run_book(
     build: bool = True,
     kernel: str | None = None,
     log=print,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """Execute the toc's notebooks at ``profile`` (when ``execute``) and render the book (when
     ``build``). Returns the seconds each notebook took. Raises on the first failing notebook
-    (keeping its partial output as ``<name>.failed.ipynb``) and when the build fails."""
+    (keeping its partial output as ``<name>.failed.ipynb``) and when the build fails.
+
+    With ``workers`` (a local Dask cluster of that many processes, ``threads`` threads each) or
+    ``scheduler`` (a running Dask scheduler's address) the pages' trainings and campaigns run
+    as Dask tasks first, and the pages side by side (:mod:`fatlib.cluster`); the units run are
+    listed in ``book/generated/work.csv``. Without them nothing changes."""
     from fatlib.core.profiles import get_profile
 
     get_profile(profile)  # validate early
@@ -331,9 +363,27 @@ def run_book(
         source = root / "notebooks" / f"{name}.ipynb"
         if not source.is_file():
             raise FileNotFoundError(f"{source} missing: the toc lists book/generated/{name}")
-        params = {"PROFILE": profile, "DEVICE": device, "DATA_DIR": data_dir, "OUTPUT_DIR": f"results/{name}"}
-        if name == first:
-            params["RESULTS_DIR"] = "results"
+    if execute and (workers is not None or scheduler):
+        from fatlib.cluster import run_on_dask
+
+        start = time.perf_counter()
+        times, units = run_on_dask(
+            root,
+            [n for n in names if n != first],
+            lambda n: page_parameters(n, profile, device, data_dir, first),
+            lambda n, s: _record_runtime(gen_dir, n, profile, s),
+            workers=workers,
+            scheduler=scheduler,
+            threads=threads,
+            kernel=kernel,
+            log=log,
+        )
+        _write_work(gen_dir, units)
+        log(f"[fatlib.book] dask: every page but the first done in {time.perf_counter() - start:.1f} s")
+        names = [n for n in names if n == first]  # the first page: here, last
+    for name in names if execute else []:
+        source = root / "notebooks" / f"{name}.ipynb"
+        params = page_parameters(name, profile, device, data_dir, first)
         log(f"[fatlib.book] {name}: executing at profile {profile} ...")
         models, campaigns = store_contents()
         seconds = execute_notebook(source, gen_dir / f"{name}.ipynb", params, cwd=root, kernel=kernel)

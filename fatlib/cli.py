@@ -31,6 +31,7 @@ USAGE = """usage: fatlib [--debug] COMMAND [ARGS]
 
 commands:
   book      execute the book's notebooks with papermill and render the Jupyter Book
+  plan      list the trainings and campaigns a profile's pages need (for the Dask runner)
   campaign  exhaustive stuck-at campaign of a checkpoint (FAT Algorithm 1)
   train     train (or reuse) CNV at a scale profile and print its metrics
   export    write a trained CNV as a QONNX graph for FINN (needs fatlib[export])
@@ -165,8 +166,35 @@ def book_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="after rendering, keep it as editions/<profile> (replacing the previous one)",
     )
+    _add_cluster(ap)
     _add_debug(ap)
     return ap
+
+
+def _add_cluster(ap: argparse.ArgumentParser) -> None:
+    dask = ap.add_mutually_exclusive_group()
+    dask.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="run trainings, campaigns and pages on a local Dask cluster of N worker processes",
+    )
+    dask.add_argument("--scheduler", default=None, help="run them on the Dask scheduler at this address")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per local worker (default: the cores divided among the workers)",
+    )
+
+
+def _check_cluster(args: argparse.Namespace) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: give at least 1 worker")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads {args.threads}: give at least 1 thread per worker")
+    if args.threads is not None and args.workers is None:
+        raise ValueError("--threads sets the threads of each local Dask worker: give --workers N too")
 
 
 @user_errors("book", extra=_book_errors)
@@ -185,6 +213,7 @@ def book_main(argv: list[str] | None = None) -> int:
         render_edition(args.root, args.edition)
         return 0
     check_device(args.device)
+    _check_cluster(args)
     if not asks_synthetic(args.data_dir):
         named_data_dir(args.data_dir)  # a mistyped --data-dir (or $FATLIB_DATA) fails here
     run_book(
@@ -195,11 +224,96 @@ def book_main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         execute=not args.build_only,
         build=not args.no_build,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        threads=args.threads,
     )
     if args.save_edition:
         from fatlib.edition import save_edition
 
         print(f"[fatlib.book] edition: {save_edition(args.root, args.profile)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# fatlib plan
+# ------------------------------------------------------------------------------------------
+
+
+def plan_parser() -> argparse.ArgumentParser:
+    """Arguments of ``fatlib plan``."""
+    ap = argparse.ArgumentParser(
+        prog="fatlib plan",
+        description="The trainings and campaigns a profile's pages need, found by the pages "
+        "themselves (executed in plan mode: nothing is trained or written to the book)",
+    )
+    ap.add_argument("--profile", default="cpu", help="scale profile: smoke, cpu or paper")
+    ap.add_argument("--root", default=".", help="book root (holds _toc.yml); default: .")
+    ap.add_argument("--only", nargs="+", help="plan only these notebooks (by name)")
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    ap.add_argument("--data-dir", default="", help="data folder (default: $FATLIB_DATA or cache)")
+    ap.add_argument("--out", default=None, help="also write the table here (.csv)")
+    _add_cluster(ap)
+    _add_debug(ap)
+    return ap
+
+
+@user_errors("plan", extra=_book_errors)
+def plan_main(argv: list[str] | None = None) -> int:
+    """``fatlib plan [--profile P] [--only NAME ...] [--workers N | --scheduler ADDR] [--out F]``."""
+    import pandas as pd
+
+    from fatlib.book import page_parameters, toc_notebooks, toc_root
+    from fatlib.cluster import connect, plan_book
+    from fatlib.core.profiles import get_profile
+
+    args = plan_parser().parse_args(argv)
+    get_profile(args.profile)
+    check_device(args.device)
+    _check_cluster(args)
+    out = check_out_file(args.out) if args.out else None
+    root = Path(args.root).resolve()
+    first = toc_root(root)
+    names = [n for n in toc_notebooks(root) if n != first]
+    if args.only:
+        unknown = sorted(set(args.only) - set(names))
+        if unknown:
+            raise ValueError(f"--only {unknown}: not in the toc; notebooks are {names}")
+        names = [n for n in names if n in args.only]
+    client, close = None, None
+    if args.workers is not None or args.scheduler:
+        client, close, _ = connect(args.workers, args.scheduler, args.threads)
+    try:
+        table = plan_book(
+            root,
+            names,
+            lambda n: page_parameters(n, args.profile, args.device, args.data_dir, first),
+            client=client,
+        )
+    finally:
+        if close is not None:
+            close()
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 40):
+        print(
+            table.drop(columns=["key", "train_key"]).to_string(index=False)
+            if len(table)
+            else "no trainings or campaigns"
+        )
+    todo = table[~table["stored"]]
+    minutes = pd.to_numeric(todo["est_minutes"], errors="coerce")
+    trainings = todo.drop_duplicates("train_key") if "train_key" in todo else todo
+    image_epochs = int(pd.to_numeric(trainings["train_image_epochs"], errors="coerce").fillna(0).sum())
+    print(
+        f"\n{len(table)} unit(s), {len(todo)} to run ({image_epochs} "
+        f"image-epochs of training; {minutes.sum():.0f} min estimated for the {minutes.notna().sum()} "
+        f"with a throughput on record); pages without trainings or campaigns: "
+        f"{', '.join(table.attrs['pages_without_work']) or 'none'}"
+    )
+    if out is not None:
+        from fatlib.core.files import atomic_file
+
+        with atomic_file(out, suffix=".csv.part") as tmp:
+            table.to_csv(tmp, index=False)
     return 0
 
 
@@ -468,7 +582,13 @@ def export_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"book": book_main, "campaign": campaign_main, "train": train_main, "export": export_main}
+COMMANDS = {
+    "book": book_main,
+    "plan": plan_main,
+    "campaign": campaign_main,
+    "train": train_main,
+    "export": export_main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,14 +1,20 @@
 """Writing files so that nothing half-written is ever left behind: everything is written to a
 temporary name beside its target and renamed into place only once complete (``os.replace`` is
 atomic on one filesystem); on failure the temporary is removed (or kept under a name that says it
-failed). With ``fsync`` the data and the folder entry reach the disk before the call returns."""
+failed). With ``fsync`` the data and the folder entry reach the disk before the call returns.
+:func:`writer_lock` lets one process at a time write a target that several may want (the store
+under concurrent workers, issue #15)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +26,12 @@ __all__ = [
     "output_dir",
     "check_writable",
     "remove_stale_parts",
+    "writer_lock",
+    "LOCK_STALE_AFTER",
 ]
+
+#: a lock whose holder stopped refreshing it this many seconds ago is stale (its holder died)
+LOCK_STALE_AFTER = 120.0
 
 
 def fsync_dir(path: str | os.PathLike) -> None:
@@ -160,3 +171,101 @@ def output_dir(path: str | os.PathLike, default_name: str) -> Path:
     checked writable before the notebook does any work (:func:`check_writable`)."""
     out = Path(path) if str(path) else Path("results") / default_name
     return check_writable(out, "OUTPUT_DIR")
+
+
+def _lock_owner(lock: Path) -> dict:
+    try:
+        return json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _lock_is_stale(lock: Path, stale_after: float) -> bool:
+    """Stale: its holder is a dead process on this host, or it was not refreshed for ``stale_after``
+    seconds (a holder on another host that died; holders refresh it every ``stale_after / 4``)."""
+    owner = _lock_owner(lock)
+    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
+        if not _pid_alive(owner["pid"]):
+            return True
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > stale_after
+
+
+@contextlib.contextmanager
+def writer_lock(
+    path: str | os.PathLike,
+    stale_after: float = LOCK_STALE_AFTER,
+    poll: float = 0.5,
+    timeout: float | None = None,
+    log=None,
+) -> Iterator[Path]:
+    """Hold the lock of ``path`` (the file ``.<name>.lock`` beside it) while writing ``path``, so
+    that of several processes — on one machine or on a shared filesystem — one writes and the
+    others wait, then find the result. The lock file is created with ``O_EXCL`` (atomic on local
+    filesystems and NFSv3+), names its holder (host, pid) and is refreshed while held; a lock left
+    by a killed holder is taken over (dead pid on this host, or not refreshed for
+    ``stale_after`` seconds). ``timeout`` (None: wait as long as the holder lives) raises
+    TimeoutError naming the holder. ``log`` (a callable) is told once when waiting starts."""
+    path = Path(path)
+    lock = path.parent / f".{path.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+    start = time.monotonic()
+    told = False
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            if _lock_is_stale(lock, stale_after):
+                grave = lock.with_name(f"{lock.name}.stale-{secrets.token_hex(4)}")
+                try:
+                    os.replace(lock, grave)  # only one taker wins the rename
+                    grave.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    pass
+                continue
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise TimeoutError(
+                    f"{path} is being written by {_lock_owner(lock) or 'another process'} "
+                    f"(lock {lock}); waited {timeout:.0f} s. Remove the lock file only if that "
+                    "process is gone"
+                ) from None
+            if not told and log is not None:
+                log(f"{path.name}: waiting for {_lock_owner(lock) or 'another process'} to finish it")
+                told = True
+            time.sleep(poll)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        break
+    stop = threading.Event()
+
+    def refresh() -> None:
+        while not stop.wait(stale_after / 4):
+            try:
+                os.utime(lock)
+            except OSError:
+                return
+
+    beat = threading.Thread(target=refresh, name=f"lock:{path.name}", daemon=True)
+    beat.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        beat.join()
+        if _lock_owner(lock).get("pid") == me["pid"] and _lock_owner(lock).get("host") == me["host"]:
+            lock.unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from torch import nn
 from fatlib.core.torch_utils import eval_mode, model_device
 
 __all__ = [
+    "spread_statistics",
     "CNV",
     "TensorNorm",
     "cnv",
@@ -616,6 +617,31 @@ def build_model(
 
 
 @torch.no_grad()
+def spread_statistics(model: nn.Module, seed: int) -> nn.Module:
+    """Spread a network's BatchNorm / TensorNorm statistics (seeded) and put it in eval mode, for
+    checks of exactness on untrained networks: with unit statistics an untrained CNV is nearly
+    constant and every quantizer threshold falls the same way, which would hide wrong results
+    (the campaign engines' tests, ``benchmarks/device_check.py``)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                c = m.num_features
+                # drawn by the seeded host generator; copy_ moves them to the model's device
+                mean = torch.randn(c, generator=g) * 3  # cpu-only: seeded host draw
+                var = torch.rand(c, generator=g) * 20 + 0.5  # cpu-only: seeded host draw
+                weight = torch.randn(c, generator=g)  # cpu-only: seeded host draw
+                bias = torch.randn(c, generator=g) * 0.5  # cpu-only: seeded host draw
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.weight.data.copy_(weight)
+                m.bias.data.copy_(bias)
+            if isinstance(m, TensorNorm):
+                m.running_mean.fill_(0.3)
+                m.running_var.fill_(2.0)
+    return model.eval()
+
+
 def clip_weights(model: nn.Module, low: float = -1.0, high: float = 1.0) -> None:
     """Clamp the latent float weights of every quantized conv / linear layer to [low, high]
     (the BNN recipe FAT trains with, §V: weights clipped after each step)."""

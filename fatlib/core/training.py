@@ -23,8 +23,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from fatlib.core import work
 from fatlib.core.data import ArrayDataset, profile_dataset
-from fatlib.core.files import check_writable
+from fatlib.core.files import check_writable, writer_lock
 from fatlib.core.models import clip_weights
 from fatlib.core.profiles import Profile, get_profile
 from fatlib.core.schemes import CHANNEL, FAT_SCHEMES, PATTERNS, SAT, SCHEMES
@@ -391,22 +392,83 @@ def _train(
     store = store if store is not None else ArtifactStore()
     dev = resolve_device(device)
     key_config = {**config.to_dict(), "train_data": data_fingerprint(train_data)}
-    if store.exists(key_config) and not retrain:
-        model, metrics = store.load(key_config, device=dev)
-        return TrainResult(
-            model,
+    stored = store.exists(key_config) and not retrain
+    if work.planning() and (work.listing() or not stored):
+        raise work.Planned(_train_need(config, key_config, store, len(train_data), stored))  # type: ignore[arg-type]
+    if stored:
+        return _reuse(store, key_config, dev)
+    check_writable(store.root, "artifact store")
+    # one process trains a key; another that wants it waits, then reuses it (issue #15)
+    with writer_lock(store.path(key_config)):
+        if store.exists(key_config) and not retrain:
+            return _reuse(store, key_config, dev)
+        return _train_new(
+            config,
+            train_data,
+            test_data,
+            dev,
+            store,
             key_config,
-            metrics,
-            store.path(key_config),
-            reused=True,
-            history=list(metrics.get("history", [])),
+            progress,
+            profile,
+            checkpoint,
+            retrain,
+            deterministic,
         )
 
+
+def _reuse(store: ArtifactStore, key_config: dict[str, Any], dev: torch.device) -> TrainResult:
+    model, metrics = store.load(key_config, device=dev)
+    return TrainResult(
+        model,
+        key_config,
+        metrics,
+        store.path(key_config),
+        reused=True,
+        history=list(metrics.get("history", [])),
+    )
+
+
+def _train_need(
+    config: TrainConfig, key_config: dict[str, Any], store: ArtifactStore, n_train: int, stored: bool
+) -> dict[str, Any]:
+    """What plan mode reports of a training (:mod:`fatlib.core.work`)."""
+    bits = (
+        f"W{config.weight_bits}A{config.act_bits}"
+        if config.weight_bits is not None and config.act_bits is not None
+        else ""
+    )
+    return {
+        "kind": "train",
+        "train_key": store.path(key_config).name,
+        "stored": stored,
+        "network": f"{config.arch.upper()}{bits}",
+        "dataset": config.dataset,
+        "scheme": config.scheme if bits else "standard",  # float networks (FT-DeepNets): plain training
+        "p": config.p,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "train_image_epochs": int(n_train) * int(config.epochs),
+    }
+
+
+def _train_new(
+    config: TrainConfig,
+    train_data: Dataset,
+    test_data: Dataset | None,
+    dev: torch.device,
+    store: ArtifactStore,
+    key_config: dict[str, Any],
+    progress: bool,
+    profile: str | None,
+    checkpoint: Checkpointing | None,
+    retrain: bool,
+    deterministic: bool,
+) -> TrainResult:
     from tqdm import tqdm
 
     from fatlib.fat.injection import TrainingScheme
 
-    check_writable(store.root, "artifact store")
     torch.manual_seed(config.seed)
     model = build_from_config(key_config).to(dev)
     scheme = TrainingScheme.attach(model, config)
@@ -570,9 +632,13 @@ def _train(
         "test_size": len(test_data) if test_data is not None else None,  # type: ignore[arg-type]
     }
     path = store.save(key_config, scheme.export(model), metrics)
-    final = store.load(key_config, device=dev)[0]
+    # the model and metrics as stored: a fresh training returns what a reuse returns (same key
+    # order of the metrics, e.g. the columns of a learning curve, on a cold and a warm run)
+    final, metrics = store.load(key_config, device=dev)
     sigterm.deliver()  # a SIGTERM during the last epoch: handed on once the artifact is saved
-    return TrainResult(final, key_config, metrics, path, reused=False, history=history)
+    return TrainResult(
+        final, key_config, metrics, path, reused=False, history=list(metrics.get("history", []))
+    )
 
 
 def cnv_config(
@@ -613,6 +679,7 @@ def cnv_config(
     )
 
 
+@work.unit
 def train_cnv(
     profile: str | Profile,
     weight_bits: int,
@@ -688,6 +755,7 @@ def ftd_config(
     )
 
 
+@work.unit
 def train_ftd(
     profile: str | Profile,
     arch: str,

@@ -11,17 +11,19 @@ so that a notebook only narrates, glues and writes files.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 
+from fatlib.core import work
 from fatlib.core.data import DatasetNotFound, load_dataset, profile_dataset, subset
 from fatlib.core.paper import PAPER_DATASET
 from fatlib.core.profiles import Profile, get_profile
@@ -252,13 +254,17 @@ def evaluate_cnv(
         device=device,
         progress=progress,
     )
-    first = _evaluate_cnv_seed(profile, weight_bits, act_bits, seed=seed, **kw)
-    first.replicas = [
-        _evaluate_cnv_seed(profile, weight_bits, act_bits, seed=seed + i, **kw) for i in range(1, n_seeds)
-    ]
+    first, *replicas = work.gather(
+        [
+            functools.partial(_evaluate_cnv_seed, profile, weight_bits, act_bits, seed=seed + i, **kw)
+            for i in range(n_seeds)
+        ]
+    )
+    first.replicas = replicas
     return first
 
 
+@work.unit
 def _evaluate_cnv_seed(
     profile: str | Profile,
     weight_bits: int,
@@ -691,16 +697,28 @@ def method_figure(
         raise ValueError(f"scheme={scheme!r}: Fig. 6 is {FAT_M1!r}, Fig. 7 is {FAT_M2!r}")
     p_values = list(p_values)
     kw = {"seed": seed, "data_dir": data_dir, "device": device, "seeds": seeds}
-    sat = evaluate_cnv(profile, weight_bits, act_bits, **kw)
-    fat = [
-        evaluate_cnv(profile, weight_bits, act_bits, scheme=scheme, pattern=CHANNEL, p=p / 100, **kw)
+    calls = [functools.partial(evaluate_cnv, profile, weight_bits, act_bits, **kw)] + [
+        functools.partial(
+            evaluate_cnv, profile, weight_bits, act_bits, scheme=scheme, pattern=CHANNEL, p=p / 100, **kw
+        )
         for p in p_values
     ]
-    method1 = None
     if scheme == FAT_M2:
-        method1 = evaluate_cnv(
-            profile, weight_bits, act_bits, scheme=FAT_M1, pattern=CHANNEL, p=p_values[0] / 100, **kw
+        calls.append(
+            functools.partial(
+                evaluate_cnv,
+                profile,
+                weight_bits,
+                act_bits,
+                scheme=FAT_M1,
+                pattern=CHANNEL,
+                p=p_values[0] / 100,
+                **kw,
+            )
         )
+    sat, *evaluated = work.gather(calls)
+    fat = evaluated[: len(p_values)]
+    method1 = evaluated[len(p_values)] if scheme == FAT_M2 else None
     claims = method_claims(scheme, p_values, sat, fat, method1)
     return MethodFigure(
         scheme=scheme,
@@ -799,6 +817,10 @@ def reproduce_table(
     estimates: dict[tuple[int, str, str], Estimate] = {}
     images: dict[int, str] = {}
     synthetic: dict[int, bool] = {}
+    # first the evaluations every row needs, as one batch (:func:`fatlib.core.work.gather`: plain
+    # calls in order; planned together when the book runs on Dask), then the rows
+    entries: list[tuple[int, pd.Series, str, str, list[str], float, str | None]] = []
+    calls: list[Callable[[], FaultEvaluation]] = []
     for idx, row in table.iterrows():
         dataset = FATLIB_DATASET.get(row["dataset"], str(row["dataset"]).lower())
         dorefa = str(row["network"]) == DOREFA_PAPER_ROW[0]
@@ -820,57 +842,68 @@ def reproduce_table(
             elif all(pd.isna(row[c]) for c in cols):
                 continue  # the paper has no such entry in this row
             p = float(row[f"{group}_p"]) / 100 if f"{group}_p" in table.columns else 0.0
-            ev = None
+            entries.append((int(idx), row, group, scheme, cols, p, reason))
             if reason is None:
-                kw = {"scheme": SAT}
+                kw: dict[str, Any] = {"scheme": SAT}
                 if scheme == "fat":
                     kw = {"scheme": fat_scheme, "pattern": campaign_pattern, "p": p}
                 elif scheme == DROPOUT2D:
                     kw = {"scheme": DROPOUT2D, "p": p}
                 if dorefa:
-                    ev = evaluate_dorefa(
-                        prof,
-                        scheme=kw["scheme"],
-                        p=kw.get("p", 0.0),
-                        seed=seed,
-                        data_dir=data_dir,
-                        device=device,
+                    calls.append(
+                        functools.partial(
+                            evaluate_dorefa,
+                            prof,
+                            scheme=kw["scheme"],
+                            p=kw.get("p", 0.0),
+                            seed=seed,
+                            data_dir=data_dir,
+                            device=device,
+                        )
                     )
                 else:
-                    ev = evaluate_cnv(
-                        prof,
-                        w,
-                        a,
-                        dataset=dataset,
-                        campaign_pattern=campaign_pattern,
-                        seed=seed,
-                        data_dir=data_dir,
-                        device=device,
-                        seeds=seeds,
-                        **kw,
+                    calls.append(
+                        functools.partial(
+                            evaluate_cnv,
+                            prof,
+                            w,
+                            a,
+                            dataset=dataset,
+                            campaign_pattern=campaign_pattern,
+                            seed=seed,
+                            data_dir=data_dir,
+                            device=device,
+                            seeds=seeds,
+                            **kw,
+                        )
                     )
-                images[idx], synthetic[idx] = ev.images_key, ev.synthetic
-            for col in cols:
-                quantity = col[len(group) + 1 :]
-                ours = None
-                if ev is not None:
-                    est = ev.estimate(quantity)
-                    estimates[(idx, group, quantity)] = est
-                    ours = est.value
-                out.append(
-                    {
-                        "row": idx,
-                        "network": row["network"],
-                        "dataset": row["dataset"],
-                        "group": group,
-                        "p": 100 * p,
-                        "quantity": quantity,
-                        "paper": row[col] if col in table.columns else float("nan"),
-                        "ours": ours,
-                        "status": "ok" if ev is not None else f"not run: {reason}",
-                        "profile": prof.name,
-                    }
-                )
+    evaluated = iter(work.gather(calls))
+    for idx, row, group, _scheme, cols, p, reason in entries:
+        ev = None
+        if reason is None:
+            ev = next(evaluated)
+            images[idx], synthetic[idx] = ev.images_key, ev.synthetic
+        for col in cols:
+            quantity = col[len(group) + 1 :]
+            ours = None
+            if ev is not None:
+                est = ev.estimate(quantity)
+                estimates[(idx, group, quantity)] = est
+                ours = est.value
+            out.append(
+                {
+                    "row": idx,
+                    "network": row["network"],
+                    "dataset": row["dataset"],
+                    "group": group,
+                    "p": 100 * p,
+                    "quantity": quantity,
+                    "paper": row[col] if col in table.columns else float("nan"),
+                    "ours": ours,
+                    "status": "ok" if ev is not None else f"not run: {reason}",
+                    "profile": prof.name,
+                }
+            )
     df = pd.DataFrame(out)
     df["ours"] = pd.to_numeric(df["ours"])
     df["difference"] = df["ours"] - pd.to_numeric(df["paper"])
@@ -1098,12 +1131,14 @@ def figure10(
     and with Dropout2D at 5 % and 2.5 %, each with its channel stuck@ campaign — and SAT, the
     baseline both are measured against (last)."""
     kw = {"seed": seed, "data_dir": data_dir, "device": device, "seeds": seeds}
-    return [
-        evaluate_cnv(profile, 1, 1, scheme=fat_scheme, pattern=CHANNEL, p=0.05, **kw),
-        evaluate_cnv(profile, 1, 1, scheme=DROPOUT2D, p=0.05, **kw),
-        evaluate_cnv(profile, 1, 1, scheme=DROPOUT2D, p=0.025, **kw),
-        evaluate_cnv(profile, 1, 1, **kw),
-    ]
+    return work.gather(
+        [
+            functools.partial(evaluate_cnv, profile, 1, 1, scheme=fat_scheme, pattern=CHANNEL, p=0.05, **kw),
+            functools.partial(evaluate_cnv, profile, 1, 1, scheme=DROPOUT2D, p=0.05, **kw),
+            functools.partial(evaluate_cnv, profile, 1, 1, scheme=DROPOUT2D, p=0.025, **kw),
+            functools.partial(evaluate_cnv, profile, 1, 1, **kw),
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -1168,27 +1203,39 @@ def selective_tmr(
     from fatlib.fat.replication import channel_macs, tmr_frontier
 
     frontiers, summary, evaluations = [], [], {}
-    for w, a in networks:
-        for scheme in (SAT, fat_scheme):
-            fat = scheme != SAT
-            ev = evaluate_cnv(
-                profile, w, a, **training_args(scheme, fat_p), seed=seed, data_dir=data_dir, device=device
+    models = [(w, a, scheme) for w, a in networks for scheme in (SAT, fat_scheme)]
+    evaluated = work.gather(
+        [
+            functools.partial(
+                evaluate_cnv,
+                profile,
+                w,
+                a,
+                **training_args(scheme, fat_p),
+                seed=seed,
+                data_dir=data_dir,
+                device=device,
             )
-            front = tmr_frontier(
-                ev.campaign, channel_macs(ev.train.model), voter_cost=voter_cost, error_free=ev.error_free
-            )
-            training = "FAT" if fat else "SAT"
-            evaluations[ev.label] = ev
-            frontiers.append(front.assign(model=ev.label, network=ev.network, training=training))
-            summary.append(
-                {
-                    "model": ev.label,
-                    "network": ev.network,
-                    "training": training,
-                    "error_free": ev.error_free,
-                    "worst_error": 100 - ev.minimum,
-                }
-            )
+            for w, a, scheme in models
+        ]
+    )
+    for (_, _, scheme), ev in zip(models, evaluated, strict=True):
+        fat = scheme != SAT
+        front = tmr_frontier(
+            ev.campaign, channel_macs(ev.train.model), voter_cost=voter_cost, error_free=ev.error_free
+        )
+        training = "FAT" if fat else "SAT"
+        evaluations[ev.label] = ev
+        frontiers.append(front.assign(model=ev.label, network=ev.network, training=training))
+        summary.append(
+            {
+                "model": ev.label,
+                "network": ev.network,
+                "training": training,
+                "error_free": ev.error_free,
+                "worst_error": 100 - ev.minimum,
+            }
+        )
     table = pd.DataFrame(summary)
     table.attrs["evaluations"] = evaluations
     return pd.concat(frontiers, ignore_index=True), table
@@ -1441,6 +1488,7 @@ def _loader_workers(n_items: int) -> int:
     return 0 if n_items < 5000 else max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
+@work.unit
 def evaluate_dorefa(
     profile: str | Profile,
     scheme: str = SAT,

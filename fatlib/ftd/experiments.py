@@ -50,6 +50,7 @@ are importable from here too.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -60,6 +61,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fatlib.core import work
 from fatlib.core.data import ArrayDataset, profile_dataset
 from fatlib.core.files import output_dir as make_output_dir
 from fatlib.core.paper import paper_table, quote
@@ -315,10 +317,15 @@ def setup(
     sizes = sweep_sizes(prof)
     out = make_output_dir(output_dir, name)
     data_dir = data_dir or None
-    trained = {
-        arch: train_ftd(prof, arch, seed=seed, data_dir=data_dir, device=device, progress=False)
-        for arch in archs
-    }
+    results = work.gather(
+        [
+            functools.partial(
+                train_ftd, prof, arch, seed=seed, data_dir=data_dir, device=device, progress=False
+            )
+            for arch in archs
+        ]
+    )
+    trained = dict(zip(archs, results, strict=True))
     models = {arch: result.model for arch, result in trained.items()}
     test = profile_dataset("cifar10", "test", prof, data_dir=data_dir, seed=seed)
     eval_data = as_tensors(test, sizes.eval_images)

@@ -20,7 +20,7 @@ from glued_fat import GLUED as GLUED_FAT
 from glued_ftd import GLUED as GLUED_FTD
 
 import fatlib
-from fatlib import book
+from fatlib import book, cluster
 from fatlib.core.profiles import PROFILES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,14 +229,21 @@ def test_notebook_ends_with_links_to_the_reference(name):
     assert not missing, f"{name} calls these without linking them in its last cell: {missing}"
 
 
-@pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory):
-    """Execute every notebook at the smoke profile and build the book, in a copy of the repo."""
-    root = tmp_path_factory.mktemp("book")
+def copy_book(root: Path) -> Path:
+    """The book's sources (toc, config, notebooks, pages) copied to ``root``, nothing executed."""
+    root.mkdir(parents=True, exist_ok=True)
     for item in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / item, root / item)
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("generated"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory):
+    """Execute every notebook at the smoke profile and build the book, in a copy of the repo."""
+    root = tmp_path_factory.mktemp("book")
+    copy_book(root)
     old = os.environ.get("FATLIB_STORE")
     os.environ["FATLIB_STORE"] = str(root / "store")
     try:
@@ -362,6 +369,92 @@ def test_an_edition_of_the_smoke_book_renders_without_executing(smoke_book, tmp_
     assert "You are reading the" in first and "smoke edition" in first
     for name in NOTEBOOKS:
         assert (root / "_build" / "html" / "book" / "generated" / f"{name}.html").is_file(), name
+
+
+#: results that are measurements of time (latency, frames per second, runtimes): they differ
+#: between any two runs, serial or not, and are left out of the comparison below — tables (by
+#: page or file name), columns (by name) and rows (by any of their texts) that are timings
+TIMED = re.compile(r"second|latency|fps|images/s|throughput|per_s|_ms\b|finished|speed|time", re.IGNORECASE)
+TIMED_ROW = re.compile(r"latency|fps|images/s|speed|faster|slower", re.IGNORECASE)
+
+
+def comparable(path: Path) -> pd.DataFrame:
+    """A results table without its timings (:data:`TIMED`, :data:`TIMED_ROW`)."""
+    t = pd.read_csv(path)
+    t = t[[c for c in t.columns if not TIMED.search(str(c))]]
+    timed = t.apply(lambda row: any(isinstance(v, str) and TIMED_ROW.search(v) for v in row), axis=1)
+    return t[~timed.astype(bool)].reset_index(drop=True) if len(t) else t
+
+
+def compare_results(a: Path, b: Path) -> tuple[int, int, list[str]]:
+    """Every results table of the book at ``a`` against ``b``'s (timings left out): how many
+    tables and rows were compared, and the differences."""
+    tables = sorted(p.relative_to(a) for p in (a / "results").rglob("*.csv"))
+    assert tables == sorted(p.relative_to(b) for p in (b / "results").rglob("*.csv"))
+    differ, rows = [], 0
+    compared = [rel for rel in tables if not TIMED.search(str(rel))]
+    for rel in compared:
+        ta, tb = comparable(a / rel), comparable(b / rel)
+        rows += len(ta)
+        try:
+            pd.testing.assert_frame_equal(ta, tb, check_exact=True)
+        except AssertionError as err:
+            differ.append(f"{rel}: {str(err).splitlines()[0:3]}")
+    return len(compared), rows, differ
+
+
+@pytest.mark.slow
+def test_the_book_on_dask_gives_the_results_of_the_serial_run(smoke_book, tmp_path, monkeypatch):
+    """Issue #15: the smoke book on a local Dask cluster of 2 workers, each with the serial run's
+    thread count, from an empty store: every page runs, each training and campaign runs once
+    as a unit before its pages, and every results table equals the serial run's."""
+    pytest.importorskip("distributed")
+    import torch
+
+    serial, _ = smoke_book
+    root = copy_book(tmp_path / "book")
+    monkeypatch.setenv("FATLIB_STORE", str(tmp_path / "store"))
+    times = book.run_book(root, profile="smoke", build=False, workers=2, threads=torch.get_num_threads())
+    assert set(times) == set(NOTEBOOKS)
+    assert not list((root / book.GENERATED).glob("*.failed.ipynb"))
+    units = pd.read_csv(root / book.GENERATED / book.WORK_FILE)
+    assert len(units) >= 10 and units["key"].is_unique and set(units["worker"].astype(str)) == {"0", "1"}
+    models, _ = book.store_contents(tmp_path / "store")
+    serial_models, _ = book.store_contents(serial / "store")
+    assert models == serial_models  # the same trainings, by key
+    tables, rows, differ = compare_results(root, serial)
+    assert tables > 40 and rows > 500, (tables, rows)
+    assert not differ, "\n".join(differ)
+
+
+@pytest.mark.slow
+def test_plan_lists_what_the_pages_need_without_doing_it(tmp_path, monkeypatch):
+    """``fatlib plan`` (issue #15): the pages find their own work; one row per unit, a training
+    shared by pages is one training; nothing trained, nothing written to the book."""
+    from fatlib import cli
+
+    store = tmp_path / "store"
+    monkeypatch.setenv("FATLIB_STORE", str(store))
+    pages = ["sat-training", "fat-fig06-method1", "ftd-fig02-error-location"]
+    before = sorted((ROOT / "results").rglob("*")) if (ROOT / "results").exists() else []
+    out = tmp_path / "plan.csv"
+    assert (
+        cli.main(["plan", "--profile", "smoke", "--root", str(ROOT), "--only", *pages, "--out", str(out)])
+        == 0
+    )
+    plan = pd.read_csv(out, keep_default_na=False)
+    assert list(plan.columns) == cluster.PLAN_COLUMNS
+    fig06 = plan[plan["pages"] == "fat-fig06-method1"]
+    p_values = [float(p) / 100 for p in "5, 2.5, 1.5".split(",")]
+    assert sorted(fig06["p"].astype(float)) == sorted([0.0, *p_values])  # SAT and FAT m1 at each p
+    assert set(fig06["campaign"]) == {"channel"} and set(fig06["network"]) == {"CNVW1A1"}
+    ftd = plan[plan["pages"] == "ftd-fig02-error-location"]
+    assert sorted(ftd["network"]) == ["MOBILENET_V1", "VGG16"]
+    sat = plan[(plan["scheme"] == "sat") & (plan["network"] == "CNVW1A1")]
+    assert len(sat) == 2 and sat["train_key"].nunique() == 1  # sat-training's and Fig. 6's: one training
+    assert not plan["stored"].astype(str).eq("True").any()
+    assert book.store_contents(store) == (set(), set())
+    assert (sorted((ROOT / "results").rglob("*")) if (ROOT / "results").exists() else []) == before
 
 
 def test_runtimes_record_cold_and_warm_work(tmp_path, monkeypatch):

@@ -5,24 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fatlib.core.models import cnv, mobilenet_v1, vgg16
+from fatlib.core.models import cnv, mobilenet_v1, spread_statistics, vgg16
 
 
 def randomize_statistics(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Spread BatchNorm / TensorNorm statistics so that thresholds land everywhere (an untrained
-    CNV with unit BN statistics is nearly constant and would hide wrong results)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=g) * 3)
-            m.running_var.copy_(torch.rand(c, generator=g) * 20 + 0.5)
-            m.weight.data.copy_(torch.randn(c, generator=g))
-            m.bias.data.copy_(torch.randn(c, generator=g) * 0.5)
-        if type(m).__name__ == "TensorNorm":
-            m.running_mean.fill_(0.3)
-            m.running_var.fill_(2.0)
-    return model.eval()
+    """:func:`fatlib.core.models.spread_statistics` (the tests' older name)."""
+    return spread_statistics(model, seed)
 
 
 def randomized_cnv(wb: int, ab: int, seed: int = 0) -> torch.nn.Module:
@@ -62,3 +50,47 @@ def tiny_config(**overrides: object):
         seed=0,
     )
     return TrainConfig(**{**base, **overrides})
+
+
+def crash_once_training(store: str, marker: str) -> dict:
+    """A training (tiny CNV W1A2, FAT method 2, resume state after every batch) whose process
+    dies once — ``os._exit`` after its second resume state, the first time it runs (``marker``
+    absent) — as a worker killed mid-training; run again it resumes (the Dask retry test)."""
+    import os
+    import threading
+    import time
+    from pathlib import Path
+
+    from fatlib.core import data, training
+
+    torch.set_num_threads(1)
+    if not Path(marker).exists():
+
+        def kill_after_two_states() -> None:
+            seen = 0
+            last = None
+            while True:
+                for f in Path(store).glob("*/resume.pt"):
+                    stamp = f.stat().st_mtime_ns
+                    if stamp != last:
+                        seen, last = seen + 1, stamp
+                if seen >= 2:
+                    Path(marker).write_text("killed once")
+                    os._exit(1)
+                time.sleep(0.005)
+
+        threading.Thread(target=kill_after_two_states, daemon=True).start()
+        clip = training.clip_weights
+        training.clip_weights = lambda m: (clip(m), time.sleep(0.05))  # slow enough to be caught
+    res = training.train(
+        tiny_config(scheme="fat-m2", pattern="channel", p=0.2, augment=True, seed=3),
+        data.synthetic_dataset(n=160, seed=0),
+        None,
+        store=store,
+        progress=False,
+        checkpoint=training.Checkpointing(every_batches=1, every_seconds=1e9, every_epochs=1),
+    )
+    return {
+        "resumes": len(res.metrics["resumes"]),
+        "state": {k: v.clone() for k, v in res.model.state_dict().items()},
+    }

@@ -100,8 +100,19 @@ def test_layout_has_one_folder_per_paper_beside_the_core():
         for p in PACKAGE.iterdir()
         if p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists())
     )
-    # the runner (book, its editions, the command line) beside one folder per paper and the core
-    assert top == ["__init__.py", "__main__.py", "book.py", "cli.py", "core", "edition.py", "fat", "ftd"]
+    # the runner (book, its editions, its Dask cluster, the command line) beside one folder per
+    # paper and the core
+    assert top == [
+        "__init__.py",
+        "__main__.py",
+        "book.py",
+        "cli.py",
+        "cluster.py",
+        "core",
+        "edition.py",
+        "fat",
+        "ftd",
+    ]
 
 
 @pytest.mark.parametrize("old,new", sorted(fatlib.MOVED.items()))

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fatlib.core.files import writer_lock
 from fatlib.core.schemes import CHANNEL
 from fatlib.core.torch_utils import eval_mode
 from fatlib.fat.campaign.data import (
@@ -39,7 +40,7 @@ from fatlib.fat.campaign.faults import (
     site_table,
 )
 from fatlib.fat.campaign.generic import GenericGolden, GenericRunner
-from fatlib.fat.campaign.outcomes import has_outcomes, save_outcomes
+from fatlib.fat.campaign.outcomes import OUTCOMES_FILE, has_outcomes, save_outcomes
 from fatlib.fat.campaign.results import result_frame, save_results
 from fatlib.fat.campaign.store import RESULTS_FILE, STORE_FORMAT, CampaignStore
 
@@ -175,6 +176,78 @@ def stuck_at_campaign(
         raise ValueError("outcomes=True keeps the per-image outcomes in the campaign store: pass store=DIR")
     if engine not in ("auto", "fast", "generic"):
         raise ValueError(f"engine={engine!r}: use 'auto', 'fast' (CNV only) or 'generic'")
+    if store is not None:
+        from fatlib.core import work
+
+        if work.planning():  # the book on Dask (issue #15): a missing campaign is a unit to plan
+            done = (Path(store) / RESULTS_FILE).is_file() and (
+                not outcomes or (Path(store) / OUTCOMES_FILE).is_file()
+            )
+            if work.listing() or not done:
+                raise work.Planned(
+                    {"kind": "campaign", "stored": done, "campaign": pattern, "sample": sample}
+                )
+        # one process runs a stored campaign; another that wants it waits, then reads it
+        with writer_lock(Path(store)):
+            return _campaign(
+                model,
+                data,
+                pattern,
+                levels,
+                layers,
+                batch_size,
+                device,
+                store,
+                shard_t,
+                sample,
+                seed,
+                progress,
+                faults,
+                memory_budget,
+                chunk_size,
+                engine,
+                outcomes,
+            )
+    return _campaign(
+        model,
+        data,
+        pattern,
+        levels,
+        layers,
+        batch_size,
+        device,
+        store,
+        shard_t,
+        sample,
+        seed,
+        progress,
+        faults,
+        memory_budget,
+        chunk_size,
+        engine,
+        outcomes,
+    )
+
+
+def _campaign(
+    model: nn.Module,
+    data: Any,
+    pattern: str,
+    levels: Sequence[float] | None,
+    layers: Sequence[int] | None,
+    batch_size: int | None,
+    device: str | torch.device | None,
+    store: str | os.PathLike | None,
+    shard_t: tuple[int, int] | None,
+    sample: int | None,
+    seed: int,
+    progress: bool,
+    faults: pd.DataFrame | Sequence[tuple] | None,
+    memory_budget: int | None,
+    chunk_size: int | None,
+    engine: str,
+    outcomes: bool,
+) -> pd.DataFrame:
     from fatlib.core.models import CNV
 
     model, dev = prepare_model(model, device)
