@@ -34,3 +34,21 @@ def test_a_unit_whose_worker_dies_is_run_again_and_resumes(tmp_path, monkeypatch
     for name, value in reference["state"].items():
         assert torch.equal(value, resumed["state"][name]), name
     assert not list(store.glob(".*.lock"))  # the dead worker's lock was taken over and released
+
+
+@pytest.mark.slow
+def test_a_running_scheduler_is_used_by_its_address(tmp_path):
+    """``--scheduler ADDRESS``: the runner connects to a cluster somebody else started (and leaves
+    it running when done)."""
+    distributed = pytest.importorskip("distributed")
+    unit = work.Unit("os.path:join", (str(tmp_path), "x"), {}, {"kind": "train"})
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as running:
+        client, close, _ = cluster.connect(scheduler=running.scheduler_address)
+        try:
+            rows = cluster._run_units(client, [unit], None, log=lambda *_: None)
+        finally:
+            close()
+        assert rows[0]["key"] == unit.key and rows[0]["worker"] != ""
+        assert running.status.name == "running"
+    with pytest.raises(ValueError, match="at least 1 worker"):
+        cluster.connect(workers=0)
